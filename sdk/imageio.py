@@ -1,0 +1,272 @@
+"""Image loading: one entry point, `load_image`, that turns whatever a user holds (a path, encoded bytes, a
+numpy array) into the one layout the rest of the SDK assumes: RGB, uint8, HxWx3, C-contiguous.
+
+Why the care: a face pipeline silently goes wrong on a BGR image, a sideways phone photo (EXIF orientation),
+a 16-bit PNG or a half-downloaded JPEG. Each of those either gets normalised here or becomes an
+`ImageDecodeError` that names the source and the reason, never a wrong embedding.
+
+OpenCV is imported inside the functions that decode, so `import squeezerface` stays light.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from squeezerface.errors import ImageDecodeError
+
+ImageSource = str | os.PathLike[str] | bytes | bytearray | memoryview | np.ndarray
+"""What `load_image` accepts: a file path, an encoded image (JPEG, PNG, WebP, BMP, TIFF, ... as OpenCV
+decodes them), or a decoded RGB/grey/RGBA array."""
+
+DEFAULT_MAX_PIXELS = 40_000_000
+"""Largest image (width x height) `load_image` accepts by default: a 40 MP photo is about 120 MB as RGB, and
+anything larger is more likely a decompression bomb than a face photo."""
+
+_CHUNK = 1 << 20
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Start-of-frame markers carry the frame size. C4 (DHT), C8 (JPG extension) and CC (DAC) are not frames.
+_JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+# Markers without a length field: TEM and the restart markers (SOI is handled before the walk).
+_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
+
+
+def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Load `source` as an RGB uint8 HxWx3 C-contiguous array.
+
+    source: a path (str or os.PathLike) to an image file; encoded image bytes (bytes, bytearray,
+        memoryview); or a numpy array: HxW grey, HxWx1 grey, HxWx3 RGB, HxWx4 RGBA (alpha dropped), of
+        dtype uint8, uint16 (scaled by >> 8) or float in [0, 1] (scaled by 255 and rounded).
+    max_pixels: width x height above which the image is refused. For PNG and JPEG the size is read from
+        the header, so an oversized image is refused before it is decoded; other formats are checked
+        after decoding.
+
+    Encoded images are decoded with EXIF orientation applied (a portrait phone photo comes out upright)
+    and any alpha channel dropped. Arrays are always copied, so the caller's array is never aliased.
+
+    Raises ImageDecodeError (naming the source and the reason) for a missing file, a directory, an empty
+    or truncated file, data that is not an image, an unsupported dtype or shape, or an image over the cap.
+    """
+    if max_pixels < 1:
+        raise ValueError(f"max_pixels must be >= 1, got {max_pixels}")
+    if isinstance(source, np.ndarray):
+        name = f"<array shape={source.shape} dtype={source.dtype}>"
+        if source.ndim in (2, 3):
+            _check_pixels(source.shape[1], source.shape[0], max_pixels, name)
+        image = _to_rgb_uint8(source, name, bgr=False)
+        return image.copy() if np.may_share_memory(image, source) else image
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = source if isinstance(source, bytes) else bytes(source)
+        return _decode(data, f"<{len(data)} bytes>", max_pixels)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        return _decode(_read_file(path), str(path), max_pixels)
+    raise ImageDecodeError(
+        f"<{type(source).__name__}>",
+        "unsupported source type: pass a path, encoded image bytes or a numpy array "
+        "(for a PIL image, pass np.asarray(image))",
+    )
+
+
+def image_size_from_header(data: bytes) -> tuple[int, int] | None:
+    """(width, height) read from the header of PNG or JPEG bytes, or None if it cannot be told.
+
+    Pure and cheap (no decode), so a decompression bomb can be refused before any pixel is allocated.
+    For JPEG the segments are walked to the first start-of-frame (SOFn) marker; the size is the stored
+    one, before any EXIF rotation (which does not change the pixel count). None for other formats,
+    truncated headers, or a JPEG whose height is deferred to a DNL marker (stored height 0).
+    """
+    data = data if isinstance(data, bytes) else bytes(data)
+    if data.startswith(_PNG_SIGNATURE):
+        if len(data) < 24 or data[12:16] != b"IHDR":
+            return None
+        width, height = struct.unpack(">II", data[16:24])
+        return (width, height)
+    size, _ = _walk_jpeg(data)
+    return size
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks so a big file is never held in memory.
+
+    Used as a cache key for images, so its failures are ImageDecodeError like `load_image`'s (missing
+    file, directory, unreadable), and an app catching SqueezerfaceError catches both.
+    """
+    p = Path(path)
+    _stat_regular_file(p)
+    digest = hashlib.sha256()
+    try:
+        with p.open("rb") as f:
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
+    except OSError as e:
+        raise ImageDecodeError(p, f"cannot read file ({e.strerror or e})") from e
+    return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes | bytearray | memoryview) -> str:
+    """Hex SHA-256 of in-memory bytes: the cache key of an image passed as encoded bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------- internals
+
+
+def _stat_regular_file(path: Path) -> os.stat_result:
+    """stat() a path that must be a regular file, turning each way it is not into a precise reason."""
+    try:
+        st = path.stat()
+    except FileNotFoundError as e:
+        raise ImageDecodeError(path, "no such file") from e
+    except OSError as e:
+        raise ImageDecodeError(path, f"cannot access file ({e.strerror or e})") from e
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageDecodeError(path, "is a directory, not an image file")
+    if not stat.S_ISREG(st.st_mode):
+        # A FIFO or device would block or stream forever; an image is always a regular file.
+        raise ImageDecodeError(path, "not a regular file")
+    return st
+
+
+def _read_file(path: Path) -> bytes:
+    st = _stat_regular_file(path)
+    if st.st_size == 0:
+        raise ImageDecodeError(path, "empty file (0 bytes)")
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise ImageDecodeError(path, f"cannot read file ({e.strerror or e})") from e
+
+
+def _walk_jpeg(data: bytes) -> tuple[tuple[int, int] | None, int | None]:
+    """Walk JPEG marker segments: ((width, height) from the first SOFn, offset of the first SOS).
+
+    Either is None when not found before the data ends or stops looking like JPEG. Segments are skipped
+    by their length field, so markers inside an EXIF thumbnail are never mistaken for the image's own.
+    """
+    if not data.startswith(b"\xff\xd8"):
+        return None, None
+    size: tuple[int, int] | None = None
+    i, n = 2, len(data)
+    while i < n:
+        if data[i] != 0xFF:
+            return size, None
+        while i < n and data[i] == 0xFF:  # fill bytes may precede a marker
+            i += 1
+        if i >= n:
+            break
+        marker = data[i]
+        i += 1
+        if marker in _JPEG_STANDALONE:
+            continue
+        if marker == 0xDA:
+            return size, i
+        if marker == 0xD9 or i + 2 > n:
+            break
+        (length,) = struct.unpack(">H", data[i : i + 2])
+        if length < 2:
+            break
+        if marker in _JPEG_SOF and size is None:
+            if i + 7 > n:
+                break
+            height, width = struct.unpack(">HH", data[i + 3 : i + 7])
+            if height == 0 or width == 0:
+                return None, None
+            size = (width, height)
+        i += length
+    return size, None
+
+
+def _check_pixels(width: int, height: int, max_pixels: int, name: str) -> None:
+    if width * height > max_pixels:
+        raise ImageDecodeError(
+            name,
+            f"image is {width} x {height} = {width * height:,} pixels, over the cap of {max_pixels:,} "
+            "(raise max_pixels to accept it)",
+        )
+
+
+def _decode(data: bytes, name: str, max_pixels: int) -> np.ndarray:
+    """Decode encoded bytes with OpenCV, EXIF orientation applied, and normalise to RGB uint8.
+
+    Flags: IMREAD_ANYCOLOR | IMREAD_ANYDEPTH. Unlike IMREAD_UNCHANGED it applies EXIF orientation (OpenCV
+    skips orientation only for UNCHANGED or IGNORE_ORIENTATION), and unlike IMREAD_COLOR it keeps grey as
+    one channel and 16-bit as uint16, so the same conversion as for arrays (>> 8, grey -> RGB) applies.
+    Alpha is dropped by the decoder.
+    """
+    if not data:
+        raise ImageDecodeError(name, "empty input (0 bytes)")
+    if data.startswith(_PNG_SIGNATURE):
+        size = image_size_from_header(data)
+    else:
+        size, sos = _walk_jpeg(data)
+        # libjpeg decodes a cut-off file into a partly grey picture with only a warning in some OpenCV
+        # builds; a JPEG without its end-of-image marker after the scan data is refused here instead.
+        if sos is not None and data.find(b"\xff\xd9", sos) < 0:
+            raise ImageDecodeError(
+                name, "not a decodable image (JPEG ends before its end-of-image marker: truncated file)"
+            )
+    if size is not None:
+        _check_pixels(size[0], size[1], max_pixels, name)
+
+    import cv2
+
+    try:
+        decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
+    except cv2.error as e:
+        reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        raise ImageDecodeError(name, f"not a decodable image (OpenCV error: {reason})") from e
+    if decoded is None:
+        raise ImageDecodeError(
+            name, "not a decodable image (OpenCV could not decode it: truncated, corrupt or not an image)"
+        )
+    _check_pixels(decoded.shape[1], decoded.shape[0], max_pixels, name)
+    return _to_rgb_uint8(decoded, name, bgr=True)
+
+
+def _to_rgb_uint8(array: np.ndarray, name: str, *, bgr: bool) -> np.ndarray:
+    """Normalise a decoded or user-supplied array to RGB uint8 HxWx3 (C-contiguous, maybe a view).
+
+    bgr: channel order of a 3/4-channel input (True for OpenCV's decoder output, False for user arrays).
+    """
+    if array.ndim == 2:
+        channels = 1
+    elif array.ndim == 3 and array.shape[2] in (1, 3, 4):
+        channels = array.shape[2]
+    else:
+        raise ImageDecodeError(
+            name, f"unsupported array shape {array.shape}: expected HxW, HxWx1, HxWx3 or HxWx4"
+        )
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ImageDecodeError(name, f"empty image (shape {array.shape})")
+
+    if array.dtype == np.uint8:
+        pixels = array
+    elif array.dtype == np.uint16:
+        pixels = (array >> 8).astype(np.uint8)
+    elif np.issubdtype(array.dtype, np.floating):
+        values = array.astype(np.float32, copy=False)
+        if not np.isfinite(values).all():
+            raise ImageDecodeError(name, "float image holds NaN or infinity")
+        low, high = float(values.min()), float(values.max())
+        if low < 0.0 or high > 1.0:
+            raise ImageDecodeError(
+                name,
+                f"float image values must lie in [0, 1], got [{low:g}, {high:g}]; scale it or pass uint8",
+            )
+        pixels = np.rint(values * 255.0).astype(np.uint8)
+    else:
+        raise ImageDecodeError(
+            name, f"unsupported dtype {array.dtype}: expected uint8, uint16 or float in [0, 1]"
+        )
+
+    if channels == 1:
+        grey = pixels if pixels.ndim == 2 else pixels[:, :, 0]
+        return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
+    rgb = pixels[:, :, 2::-1] if bgr else pixels[:, :, :3]
+    return np.ascontiguousarray(rgb)

@@ -1,0 +1,54 @@
+"""A tiny deterministic embedder for testing the evaluation plumbing without model weights.
+
+Its "identity" is the image's mean colour: photos of one synthetic person share a base colour.
+A photo whose top-left 8x8 corner is black has "no face" (so the fallback path is exercised).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from squeezerface.embedders.base import FaceEmbedder, l2_normalize
+from squeezerface.face import Face
+
+
+def _landmarks_in(box: Sequence[float]) -> np.ndarray:
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    rel = np.array([[0.3, 0.4], [0.7, 0.4], [0.5, 0.6], [0.35, 0.8], [0.65, 0.8]])
+    return np.column_stack([x1 + rel[:, 0] * w, y1 + rel[:, 1] * h])
+
+
+class ColourEmbedder(FaceEmbedder):
+    name = "colour"
+    version = "test"
+    embedding_size = 3
+
+    def __init__(self, bias: float = 0.0) -> None:
+        self.bias = float(bias)
+
+    def config(self) -> dict:
+        return {"bias": self.bias}
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        if image[:8, :8].mean() < 10:
+            return []
+        h, w = image.shape[:2]
+        box = (w * 0.2, h * 0.2, w * 0.8, h * 0.8)
+        return [Face(box=box, landmarks=_landmarks_in(box), score=0.9)]
+
+    def locate(self, image: np.ndarray, box: tuple[float, float, float, float]) -> Face:
+        return Face(box=box, landmarks=_landmarks_in(box), score=1.0, detected=False)
+
+    def embed(self, image: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
+        out = []
+        for f in faces:
+            x1, y1, x2, y2 = (round(v) for v in f.box)
+            out.append(image[y1:y2, x1:x2].reshape(-1, 3).mean(axis=0) - 127.5 + self.bias)
+        return l2_normalize(np.array(out))
+
+
+def make_colour_embedder(**options: object) -> ColourEmbedder:
+    return ColourEmbedder(**options)  # type: ignore[arg-type]
