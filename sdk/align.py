@@ -55,20 +55,25 @@ def umeyama_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return matrix
 
 
-def alignment_matrix(landmarks: np.ndarray, size: int = ALIGNED_SIZE) -> np.ndarray:
+def alignment_matrix(landmarks: np.ndarray, size: int = ALIGNED_SIZE, margin: int = 0) -> np.ndarray:
     """2x3 affine matrix taking image coordinates to the aligned crop's coordinates."""
-    return umeyama_similarity(np.asarray(landmarks, dtype=np.float64).reshape(5, 2), template(size))
+    dst = template(size) + margin
+    return umeyama_similarity(np.asarray(landmarks, dtype=np.float64).reshape(5, 2), dst)
 
 
-def align_face(image: np.ndarray, landmarks: np.ndarray, size: int = ALIGNED_SIZE) -> np.ndarray:
-    """Warp `image` so that `landmarks` land on the template; returns a `size` x `size` crop.
+def align_face(
+    image: np.ndarray, landmarks: np.ndarray, size: int = ALIGNED_SIZE, margin: int = 0
+) -> np.ndarray:
+    """Warp `image` so that `landmarks` land on the template; returns a `size` x `size` crop, or with
+    `margin` a (size + 2 margin) square with the template in its middle (room for training-time jitter).
 
     Border pixels are replicated rather than black: a black wedge is a strong artificial edge that a
     small CNN learns to notice, and real crops near the image border are common on phones.
     """
     import cv2
 
-    matrix = alignment_matrix(landmarks, size)
+    matrix = alignment_matrix(landmarks, size, margin)
+    side = size + 2 * margin
     return cv2.warpAffine(
-        image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        image, matrix, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )

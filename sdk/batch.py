@@ -29,29 +29,29 @@ class BatchResult:
 
 # Each worker process builds its own embedder once (dlib models are not picklable); this per-process
 # slot is the only module state and lives only inside pool workers.
-_worker: tuple[FaceEmbedder, SelectPolicy, Fallback] | None = None
+_worker: tuple[FaceEmbedder, SelectPolicy, Fallback, bool] | None = None
 
 
-def _init_worker(spec: EmbedderSpec, policy: SelectPolicy, fallback: Fallback) -> None:
+def _init_worker(spec: EmbedderSpec, policy: SelectPolicy, fallback: Fallback, with_flip: bool) -> None:
     global _worker
-    _worker = (spec.build(), policy, fallback)
+    _worker = (spec.build(), policy, fallback, with_flip)
 
 
 def _embed_one(path: Path) -> tuple[Path, CachedEmbedding | None, str | None]:
     assert _worker is not None, "worker not initialised"
-    embedder, policy, fallback = _worker
-    return _embed_path(embedder, path, policy, fallback)
+    embedder, policy, fallback, with_flip = _worker
+    return _embed_path(embedder, path, policy, fallback, with_flip)
 
 
 def _embed_path(
-    embedder: FaceEmbedder, path: Path, policy: SelectPolicy, fallback: Fallback
+    embedder: FaceEmbedder, path: Path, policy: SelectPolicy, fallback: Fallback, with_flip: bool
 ) -> tuple[Path, CachedEmbedding | None, str | None]:
     try:
         image = load_image(path)
-        result = embed_photo(embedder, image, policy=policy, fallback=fallback)
+        r = embed_photo(embedder, image, policy=policy, fallback=fallback, with_flip=with_flip)
     except SqueezerfaceError as exc:
         return path, None, str(exc)
-    return path, CachedEmbedding(result.embedding, result.face, result.faces_found), None
+    return path, CachedEmbedding(r.embedding, r.face, r.faces_found, r.flipped), None
 
 
 def embed_files(
@@ -65,12 +65,14 @@ def embed_files(
     fallback: Fallback | None = None,
     show_progress: bool = True,
     commit_every: int = 200,
+    with_flip: bool = False,
 ) -> BatchResult:
     """Embed every path, reusing cached results; failures are collected, never silently dropped.
 
     `fingerprint` must be the fingerprint of the embedder that `spec` builds (the caller has built one
     anyway, to know it); it keys the cache. Results are committed every `commit_every` photos so an
-    interrupted run loses at most that many.
+    interrupted run loses at most that many. With `with_flip`, cached entries that lack the mirrored
+    embedding are computed again.
     """
     fallback = fallback or Fallback()
     paths = [Path(p) for p in dict.fromkeys(paths)]
@@ -78,6 +80,8 @@ def embed_files(
     cache = EmbeddingCache(cache_path, fingerprint) if cache_path is not None else None
     try:
         cached = cache.get_many(list(hashes.values())) if cache is not None else {}
+        if with_flip:
+            cached = {h: item for h, item in cached.items() if item.flipped is not None}
         items: dict[Path, CachedEmbedding] = {p: cached[h] for p, h in hashes.items() if h in cached}
         todo = [p for p in paths if p not in items]
         failures: dict[Path, str] = {}
@@ -97,11 +101,13 @@ def embed_files(
         try:
             if todo and workers > 1:
                 ctx = mp.get_context("spawn")
-                with ctx.Pool(workers, initializer=_init_worker, initargs=(spec, policy, fallback)) as pool:
+                with ctx.Pool(
+                    workers, initializer=_init_worker, initargs=(spec, policy, fallback, with_flip)
+                ) as pool:
                     consume(pool.imap(_embed_one, todo, chunksize=8))
             elif todo:
                 embedder = spec.build()
-                consume(_embed_path(embedder, p, policy, fallback) for p in todo)
+                consume(_embed_path(embedder, p, policy, fallback, with_flip) for p in todo)
         finally:
             if cache is not None and pending:
                 cache.put_many(pending)

@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS embeddings (
     embedding BLOB NOT NULL,
     face TEXT NOT NULL,
     faces_found INTEGER NOT NULL,
+    flipped BLOB,
     PRIMARY KEY (fingerprint, sha256)
 )
 """
@@ -46,6 +47,7 @@ class CachedEmbedding:
     embedding: np.ndarray
     face: Face
     faces_found: int
+    flipped: np.ndarray | None = None
 
 
 def face_to_json(face: Face) -> str:
@@ -76,6 +78,9 @@ class EmbeddingCache:
         self._db = sqlite3.connect(self.path)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(embeddings)")}
+        if "flipped" not in columns:  # caches written before flip targets existed
+            self._db.execute("ALTER TABLE embeddings ADD COLUMN flipped BLOB")
         self._db.commit()
 
     def close(self) -> None:
@@ -95,15 +100,16 @@ class EmbeddingCache:
             chunk = unique[start : start + 500]
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
-                f"SELECT sha256, embedding, face, faces_found FROM embeddings "
+                f"SELECT sha256, embedding, face, faces_found, flipped FROM embeddings "
                 f"WHERE fingerprint = ? AND sha256 IN ({marks})",
                 [self.fingerprint, *chunk],
             )
-            for sha, blob, face, found in rows:
+            for sha, blob, face, found, flipped in rows:
                 out[sha] = CachedEmbedding(
                     embedding=np.frombuffer(blob, dtype=np.float32).copy(),
                     face=face_from_json(face),
                     faces_found=int(found),
+                    flipped=None if flipped is None else np.frombuffer(flipped, dtype=np.float32).copy(),
                 )
         return out
 
@@ -116,11 +122,16 @@ class EmbeddingCache:
                 np.ascontiguousarray(item.embedding, dtype=np.float32).tobytes(),
                 face_to_json(item.face),
                 int(item.faces_found),
+                None if item.flipped is None else np.ascontiguousarray(item.flipped, np.float32).tobytes(),
             )
             for sha, item in items
         ]
         with self._db:
-            self._db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?, ?)", rows)
+            self._db.executemany(
+                "INSERT OR REPLACE INTO embeddings "
+                "(fingerprint, sha256, embedding, face, faces_found, flipped) VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
 
     def __len__(self) -> int:
         (n,) = self._db.execute(

@@ -34,6 +34,15 @@ class Face:
         object.__setattr__(self, "landmarks", lm)
         object.__setattr__(self, "box", tuple(float(v) for v in self.box))
 
+    def mirrored(self, image_width: int) -> Face:
+        """This face in the horizontally flipped image: coordinates reflected, left/right points swapped."""
+        x1, y1, x2, y2 = self.box
+        lm = self.landmarks.copy()
+        lm[:, 0] = image_width - 1 - lm[:, 0]
+        lm = lm[[1, 0, 2, 4, 3]]
+        box = (image_width - 1 - x2, y1, image_width - 1 - x1, y2)
+        return Face(box=box, landmarks=lm, score=self.score, detected=self.detected)
+
     @property
     def width(self) -> float:
         return self.box[2] - self.box[0]

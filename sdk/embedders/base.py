@@ -78,6 +78,8 @@ class PhotoEmbedding:
     embedding: np.ndarray
     face: Face
     faces_found: int
+    flipped: np.ndarray | None = None
+    """Embedding of the horizontally mirrored photo's face (exact targets for flip augmentation)."""
 
     @property
     def used_fallback(self) -> bool:
@@ -105,8 +107,13 @@ def embed_photo(
     image: np.ndarray,
     policy: SelectPolicy = "central",
     fallback: Fallback | None = None,
+    with_flip: bool = False,
 ) -> PhotoEmbedding:
-    """Detect, select one face, embed it; use `fallback` when nothing is detected."""
+    """Detect, select one face, embed it; use `fallback` when nothing is detected.
+
+    `with_flip` also embeds the mirrored photo's face (same face, mirrored landmarks), for distillation
+    targets of flipped training images and for flip-averaged evaluation.
+    """
     from squeezerface.errors import NoFaceError
 
     fallback = fallback or Fallback()
@@ -119,7 +126,11 @@ def embed_photo(
     else:
         raise NoFaceError("no face found in the image (fallback disabled)")
     vector = embedder.embed(image, [face])[0]
-    return PhotoEmbedding(embedding=vector, face=face, faces_found=len(faces))
+    flipped = None
+    if with_flip:
+        mirror = np.ascontiguousarray(image[:, ::-1])
+        flipped = embedder.embed(mirror, [face.mirrored(w)])[0]
+    return PhotoEmbedding(embedding=vector, face=face, faces_found=len(faces), flipped=flipped)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ mouth corners) derived from the 68-point predictor, which is what our own models
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Literal
 
@@ -56,7 +57,10 @@ class DlibResNetEmbedder(FaceEmbedder):
     ) -> None:
         try:
             import dlib
-            import face_recognition_models as frm
+
+            with warnings.catch_warnings():  # it imports the deprecated pkg_resources to find its files
+                warnings.simplefilter("ignore")
+                import face_recognition_models as frm
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise EmbedderUnavailableError(
                 f"the dlib teacher needs the 'teacher' extra (pip install 'squeezerface[teacher]'): {exc}"
