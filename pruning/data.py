@@ -61,6 +61,24 @@ def validation_identities(identities: Sequence[int], count: int, seed: int) -> s
     return {int(i) for i in rng.permutation(ids)[:count]}
 
 
+def sample_photos(photos: Sequence[Photo], limit: int, seed: int) -> list[Photo]:
+    """A deterministic sample for smoke runs: about half from celeba_wild identities, up to 6 photos each (so
+    validation has genuine and impostor pairs in every fold), the rest random utkface photos."""
+    rng = np.random.default_rng(seed)
+    by_id: dict[int, list[Photo]] = {}
+    for p in photos:
+        if p.identity >= 0:
+            by_id.setdefault(p.identity, []).append(p)
+    chosen: list[Photo] = []
+    for identity in rng.permutation(sorted(by_id)):
+        if len(chosen) >= limit // 2:
+            break
+        chosen += by_id[int(identity)][: min(6, limit // 2 - len(chosen))]
+    unlabeled = [p for p in photos if p.identity < 0]
+    picks = rng.permutation(len(unlabeled))[: limit - len(chosen)]
+    return chosen + [unlabeled[i] for i in sorted(picks)]
+
+
 def prepare(
     data_root: Path,
     out_dir: Path,
@@ -75,9 +93,8 @@ def prepare(
     """Teacher targets + aligned canvases for every usable training photo; returns the manifest."""
     start = time.monotonic()
     photos = training_photos(data_root)
-    if limit is not None:  # smoke runs: a deterministic spread over both sources
-        idx = np.random.default_rng(seed).permutation(len(photos))[:limit]
-        photos = [photos[i] for i in sorted(idx)]
+    if limit is not None:
+        photos = sample_photos(photos, limit, seed)
     spec = TEACHER
     fingerprint = spec.build().fingerprint()
     batch = embed_files(

@@ -145,9 +145,9 @@ def build_graph(model: SqueezerFaceNet, example_input: torch.Tensor | None = Non
     model.eval()
     try:
         with torch.enable_grad():
-            graph = tp.DependencyGraph().build_dependency(
-                model, example_inputs=example, ignored_layers=[model.embed, model.embed_bn], verbose=False
-            )
+            # No `ignored_layers` here: for build_dependency it means "do not trace", which would leave the
+            # embedding's input columns out of the head's group. The embedding is protected in _layer_groups.
+            graph = tp.DependencyGraph().build_dependency(model, example_inputs=example, verbose=False)
     finally:
         model.train(was_training)
     return graph
@@ -179,6 +179,14 @@ def _layer_groups(model: SqueezerFaceNet, graph: tp.DependencyGraph) -> dict[str
             if handler in _out_handlers() and module in named and module is not conv:
                 raise RuntimeError(
                     f"layers {name} and {named[module]} are coupled; per-layer pruning is invalid"
+                )
+        if name == "head":
+            members = {(item.dep.target.module, item.dep.handler) for item in group}
+            if (model.embed, tp.prune_linear_in_channels) not in members or not any(
+                module is model.gdc[0] for module, _ in members
+            ):
+                raise RuntimeError(
+                    "head is not coupled with the GDC conv and the embedding input as expected"
                 )
         groups[name] = group
     return groups
@@ -449,13 +457,13 @@ def accumulate_gradients(
     try:
         with torch.enable_grad():
             for batch in batches:
-                if used >= max_batches:
-                    break
                 loss = loss_fn(model, batch)
                 if loss.ndim != 0:
                     raise ValueError(f"loss_fn must return a scalar, got shape {tuple(loss.shape)}")
                 loss.backward()
                 used += 1
+                if used >= max_batches:  # checked here, not before the next batch: never load one too many
+                    break
     finally:
         model.train(was_training)
     if used == 0:
@@ -684,10 +692,11 @@ def prune_to_params(
     when they stop further pruning a warning is issued and the records show the target was not reached.
 
     Callbacks: `before_scoring(model)` runs before each ranking and must leave what the importance needs
-    (e.g. `lambda m: accumulate_gradients(m, batches, loss_fn, 64)` for Taylor; recording hooks for the
-    activation variant); `finetune(model, step)` trains after each step and must create its own optimizer
-    (parameters are new tensors after pruning); `evaluate(model)` returns metrics stored in the record, also
-    for step 0. Gradients are cleared after each pruning step so fine-tuning starts clean."""
+    (e.g. `lambda m: accumulate_gradients(m, batches, loss_fn, 64)` for Taylor; for the activation variant
+    `act.reset()` then the same call inside `with act.recording(m):`); `finetune(model, step)` trains after
+    each step and must create its own optimizer (parameters are new tensors after pruning);
+    `evaluate(model)` returns metrics stored in the record, also for step 0. Gradients are cleared after each
+    pruning step so fine-tuning starts clean. Scores are recomputed from scratch at every step."""
     if not 0 < step_fraction <= 1:
         raise ValueError("step_fraction must be in (0, 1]")
     floors = default_floors(spec_of(model), fraction=floor_fraction, min_channels=min_channels_per_layer)

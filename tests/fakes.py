@@ -6,7 +6,9 @@ A photo whose top-left 8x8 corner is black has "no face" (so the fallback path i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -52,3 +54,20 @@ class ColourEmbedder(FaceEmbedder):
 
 def make_colour_embedder(**options: object) -> ColourEmbedder:
     return ColourEmbedder(**options)  # type: ignore[arg-type]
+
+
+def synthetic_faceset(folder: Path, n: int = 48, seed: int = 0) -> Path:
+    """n fake canvases: 6 identities x 4 in validation, the rest unlabeled training faces."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / "faces.npy", rng.integers(0, 256, (n, 128, 128, 3), dtype=np.uint8))
+    t = rng.normal(size=(n, 128)).astype(np.float32) + 2.0
+    t /= np.linalg.norm(t, axis=1, keepdims=True)
+    np.save(folder / "targets.npy", t)
+    np.save(folder / "targets_flip.npy", t)
+    identity = np.full(n, -1)
+    identity[:24] = np.repeat(np.arange(6), 4)
+    np.save(folder / "identity.npy", identity)
+    np.save(folder / "split.npy", (identity >= 0).astype(np.int8))
+    (folder / "manifest.json").write_text(json.dumps({"synthetic": True}))
+    return folder

@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="training needs the 'train' extra")
 
+from fakes import synthetic_faceset  # noqa: E402
+
 from squeezerface.pruning.faceset import FaceSet, augment, centre_crop, centred  # noqa: E402
 from squeezerface.pruning.model import load_model  # noqa: E402
 from squeezerface.pruning.train import TrainConfig, distill_loss, epoch_batches, train  # noqa: E402
 
 SMALL = "squeezerfacenet:8|4,8,8|4,8,8|4,8,8|4,8,8|4,8,8|4,8,8|4,8,8|4,8,8|16|128"
-
-
-def synthetic_faceset(folder: Path, n: int = 48, seed: int = 0) -> Path:
-    """n fake canvases: 6 identities x 4 in validation, the rest unlabeled training faces."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    np.save(folder / "faces.npy", rng.integers(0, 256, (n, 128, 128, 3), dtype=np.uint8))
-    t = rng.normal(size=(n, 128)).astype(np.float32) + 2.0
-    t /= np.linalg.norm(t, axis=1, keepdims=True)
-    np.save(folder / "targets.npy", t)
-    np.save(folder / "targets_flip.npy", t)
-    identity = np.full(n, -1)
-    identity[:24] = np.repeat(np.arange(6), 4)
-    np.save(folder / "identity.npy", identity)
-    np.save(folder / "split.npy", (identity >= 0).astype(np.int8))
-    (folder / "manifest.json").write_text(json.dumps({"synthetic": True}))
-    return folder
 
 
 def test_distill_loss_is_zero_for_identical_and_positive_otherwise():

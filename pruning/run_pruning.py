@@ -1,0 +1,224 @@
+"""The iterative pruning run: score -> remove the lowest-ranked filters -> fine-tune -> measure, repeated
+down a schedule of parameter targets, for the paper's Taylor criterion and the ablation criteria.
+
+Every criterion follows the same parameter targets, so the curves compare accuracy at equal size. Each step
+is saved (spec + weights) and appended to `curve.jsonl` before the next starts; a rerun resumes after the
+last finished step. Fine-tuning distils from the same teacher targets as base training; model selection
+never looks at LFW, whose accuracy is only recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from squeezerface._progress import progress
+from squeezerface.pruning.evaluate import aligned_lfw, lfw_report
+from squeezerface.pruning.faceset import FaceSet
+from squeezerface.pruning.model import SqueezerFaceNet, count_mflops, count_params, load_model, save_model
+from squeezerface.pruning.prune import (
+    ActivationTaylorImportance,
+    MagnitudeL1Importance,
+    RandomImportance,
+    TaylorImportance,
+    accumulate_gradients,
+    prune_to_params,
+)
+from squeezerface.pruning.train import distill_loss, epoch_batches, make_batch, validate, validation_pairs
+
+CRITERIA = ("taylor", "activation", "l1", "random")
+DEFAULT_TARGETS = (1_150_000, 1_050_000, 980_000, 900_000, 820_000, 750_000, 680_000, 620_000)
+
+
+def make_importance(name: str, seed: int):
+    if name == "taylor":
+        return TaylorImportance()
+    if name == "activation":
+        return ActivationTaylorImportance()
+    if name == "l1":
+        return MagnitudeL1Importance()
+    if name == "random":
+        return RandomImportance(seed=seed)
+    raise ValueError(f"unknown criterion {name!r}; use one of {', '.join(CRITERIA)}")
+
+
+def _batches(fs: FaceSet, centre: np.ndarray, batch: int, seed: int, stream: int):
+    """An endless, seeded stream of augmented training batches (stream separates uses of the same seed)."""
+    train_idx = fs.indices(0)
+    epoch = 0
+    while True:
+        for idx in epoch_batches(train_idx, batch, seed + 1000 * stream, epoch):
+            yield make_batch(fs, idx, centre, seed + 1000 * stream, epoch)
+        epoch += 1
+
+
+def finetune(
+    model: SqueezerFaceNet,
+    fs: FaceSet,
+    centre: np.ndarray,
+    steps: int,
+    lr: float,
+    batch: int,
+    seed: int,
+    stream: int,
+    show_progress: bool,
+) -> float:
+    """`steps` AdamW steps of distillation with cosine-decayed lr (a fresh optimiser: pruning made new
+    parameters). Returns the mean loss."""
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
+    losses = []
+    stream_iter = _batches(fs, centre, batch, seed, stream)
+    for k in progress(range(steps), steps, "fine-tuning", show_progress):
+        x, t = next(stream_iter)
+        for g in opt.param_groups:
+            g["lr"] = lr * 0.5 * (1 + np.cos(np.pi * k / steps))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            s = model(x.contiguous(memory_format=torch.channels_last))
+        loss = distill_loss(s, t, 1.0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    model.eval()
+    return float(np.mean(losses)) if losses else float("nan")
+
+
+def run(args: argparse.Namespace) -> list[dict]:
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    fs = FaceSet.load(args.faces)
+    centre = fs.target_centre()
+    pairs = validation_pairs(fs, seed=0)
+    lfw = aligned_lfw(Path(args.lfw), show_progress=not args.quiet) if args.lfw else None
+    curve_path = out / "curve.jsonl"
+    done = [json.loads(line) for line in curve_path.read_text().splitlines()] if curve_path.exists() else []
+
+    def measure(model: SqueezerFaceNet) -> dict:
+        m = model.eval()
+        metrics = validate(m, fs, centre, pairs)
+        if lfw is not None:
+            r = lfw_report(m, lfw)
+            metrics |= {
+                "lfw_accuracy_mean": r["accuracy_mean"],
+                "lfw_accuracy_std": r["accuracy_std"],
+                "lfw_eer": r["eer"],
+                "lfw_tar_at_far_1e-3": r["tar_at_far"]["1e-03"]["tar"],
+            }
+        return metrics
+
+    def save_step(model: SqueezerFaceNet, step: int, record: dict) -> None:
+        save_model(
+            model, out / f"step{step}", criterion=args.criterion, seed=args.seed, **record.get("metrics", {})
+        )
+        with curve_path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        done.append(record)
+
+    if done:
+        model = load_model(out / f"step{done[-1]['step']}", normalize=False)
+        print(f"resuming after step {done[-1]['step']} ({done[-1]['params']} params)")
+    else:
+        model = load_model(args.init, normalize=False)
+        model = model.to(memory_format=torch.channels_last)
+        save_step(
+            model,
+            0,
+            {
+                "step": 0,
+                "params": count_params(model),
+                "mflops": round(count_mflops(model), 3),
+                "spec": model.spec.to_text(),
+                "metrics": measure(model),
+                "minutes": 0.0,
+            },
+        )
+    importance = make_importance(args.criterion, args.seed)
+    score_stream = _batches(fs, centre, args.batch, args.seed, stream=99)
+
+    def before_scoring(m: SqueezerFaceNet) -> None:
+        if args.criterion == "taylor":
+            accumulate_gradients(
+                m, score_stream, lambda net, b: distill_loss(net(b[0]), b[1], 1.0), args.score_batches
+            )
+        elif args.criterion == "activation":
+            importance.reset()
+            with importance.recording(m):
+                accumulate_gradients(
+                    m, score_stream, lambda net, b: distill_loss(net(b[0]), b[1], 1.0), args.score_batches
+                )
+
+    targets = [t for t in args.targets if t < done[-1]["params"]] if done else list(args.targets)
+    for target in targets:
+        step = done[-1]["step"] + 1
+        t0 = time.monotonic()
+        prune_to_params(
+            model,
+            None,
+            importance,
+            target,
+            step_fraction=1.0,
+            before_scoring=before_scoring,
+            floor_fraction=args.floor_fraction,
+        )
+        model = model.to(memory_format=torch.channels_last)
+        loss = finetune(
+            model, fs, centre, args.finetune_steps, args.lr, args.batch, args.seed, step, not args.quiet
+        )
+        record = {
+            "step": step,
+            "target": target,
+            "params": count_params(model),
+            "mflops": round(count_mflops(model), 3),
+            "spec": model.spec.to_text(),
+            "finetune_loss": loss,
+            "metrics": measure(model),
+            "minutes": round((time.monotonic() - t0) / 60, 2),
+        }
+        save_step(model, step, record)
+        print(json.dumps({k: v for k, v in record.items() if k != "spec"}))
+    return done
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m squeezerface.pruning.run_pruning",
+        description="Iteratively prune a trained SqueezerFaceNet down a schedule of parameter targets "
+        "(global ranking by the chosen criterion, per-layer floors), fine-tuning after every step. "
+        "Resumes after the last finished step found in --out.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--init", default="runs/base/best", help="trained model stem (.json + .safetensors)")
+    p.add_argument(
+        "--faces", default="runs/faces", help="prepared faces (python -m squeezerface.pruning.data)"
+    )
+    p.add_argument("--out", default="runs/prune_taylor")
+    p.add_argument("--criterion", choices=CRITERIA, default="taylor")
+    p.add_argument("--targets", type=int, nargs="+", default=list(DEFAULT_TARGETS), help="parameter targets")
+    p.add_argument("--finetune-steps", type=int, default=150)
+    p.add_argument("--score-batches", type=int, default=16, help="batches of accumulated gradients (Taylor)")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument(
+        "--floor-fraction", type=float, default=0.25, help="no layer below this share of its channels"
+    )
+    p.add_argument(
+        "--lfw", default="../shared/data/lfw", help="LFW folder, measured only to report ('' to skip)"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--quiet", action="store_true")
+    run(p.parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
