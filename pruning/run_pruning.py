@@ -30,7 +30,14 @@ from squeezerface.pruning.prune import (
     accumulate_gradients,
     prune_to_params,
 )
-from squeezerface.pruning.train import distill_loss, epoch_batches, make_batch, validate, validation_pairs
+from squeezerface.pruning.train import (
+    distill_loss,
+    distill_step,
+    epoch_batches,
+    make_batch,
+    validate,
+    validation_pairs,
+)
 
 CRITERIA = ("taylor", "activation", "l1", "random")
 DEFAULT_TARGETS = (1_150_000, 1_050_000, 980_000, 900_000, 820_000, 750_000, 680_000, 620_000)
@@ -77,15 +84,8 @@ def finetune(
     stream_iter = _batches(fs, centre, batch, seed, stream)
     for k in progress(range(steps), steps, "fine-tuning", show_progress):
         x, t = next(stream_iter)
-        for g in opt.param_groups:
-            g["lr"] = lr * 0.5 * (1 + np.cos(np.pi * k / steps))
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            s = model(x.contiguous(memory_format=torch.channels_last))
-        loss = distill_loss(s, t, 1.0)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+        lr_k = lr * 0.5 * (1 + np.cos(np.pi * k / steps))
+        losses.append(distill_step(model, opt, x, t, lr_k, relational=1.0, bf16=True, channels_last=True))
     model.eval()
     return float(np.mean(losses)) if losses else float("nan")
 

@@ -52,7 +52,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     channels_last: bool = True
-    bf16: bool = False
+    bf16: bool = True  # autocast: 1.9x faster on these CPUs (avx512_bf16), measured before the base run
     checkpoint_minutes: float = 10.0
     max_steps: int | None = None  # stop early (smoke tests, pruning fine-tune budgets)
     limit_train: int | None = None
@@ -67,6 +67,30 @@ def distill_loss(student: torch.Tensor, teacher: torch.Tensor, relational: float
         off = ~torch.eye(s.shape[0], dtype=torch.bool, device=s.device)
         loss = loss + relational * F.mse_loss((s @ s.T)[off], (t @ t.T)[off])
     return loss
+
+
+def distill_step(
+    net: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    t: torch.Tensor,
+    lr: float,
+    relational: float,
+    bf16: bool,
+    channels_last: bool,
+) -> float:
+    """One optimiser step of distillation at learning rate `lr`; returns the loss."""
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        s = net(x)
+    loss = distill_loss(s, t, relational)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
 
 
 def epoch_batches(
@@ -211,19 +235,12 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> dict:
             it, len(batches) - max(0, skip), f"epoch {epoch + 1}/{cfg.epochs}", show_progress and rank == 0
         ):
             x, t = make_batch(fs, idx, centre, cfg.seed, epoch)
-            if cfg.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-                s = net(x)
-            loss = distill_loss(s, t, cfg.relational)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            loss = distill_step(
+                net, optimizer, x, t, lr_at(step), cfg.relational, cfg.bf16, cfg.channels_last
+            )
             step += 1
             seen += len(idx)
-            loss_sum += float(loss.detach()) * len(idx)
+            loss_sum += loss * len(idx)
             state["step"] = step
             if time.monotonic() - last_ckpt > cfg.checkpoint_minutes * 60:
                 state["minutes"] = (time.monotonic() - started) / 60

@@ -1,0 +1,118 @@
+"""Collect the base training and pruning runs into benchmarks/results/pruning.{json,md,png}.
+
+Reads what the runs wrote (runs/prune_<criterion>/curve.jsonl, whose step 0 is the base model measured by
+the pruning run itself) and the teacher's LFW record; it measures nothing itself.
+
+    python benchmarks/pruning_report.py --runs runs/prune_taylor runs/prune_l1 runs/prune_random
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def load_curve(run: Path) -> tuple[str, list[dict]]:
+    rows = [json.loads(line) for line in (run / "curve.jsonl").read_text().splitlines()]
+    criterion = (
+        json.loads((run / "step1.json").read_text()).get("criterion", run.name) if len(rows) > 1 else run.name
+    )
+    return criterion, rows
+
+
+def model_row(name: str, criterion: str | None, r: dict) -> dict:
+    m = r["metrics"]
+    return {
+        "name": name,
+        "criterion": criterion,
+        "step": r["step"],
+        "params": r["params"],
+        "mflops": r["mflops"],
+        "lfw_accuracy_mean": m.get("lfw_accuracy_mean"),
+        "lfw_accuracy_std": m.get("lfw_accuracy_std"),
+        "lfw_tar_at_far_1e-3": m.get("lfw_tar_at_far_1e-3"),
+        "val_accuracy": m.get("val_accuracy"),
+        "val_cos_teacher": m.get("val_cos_teacher"),
+        "spec": r["spec"],
+    }
+
+
+def plot(curves: dict[str, list[dict]], teacher: float, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for criterion, rows in curves.items():
+        params = [r["params"] / 1e6 for r in rows]
+        axes[0].plot(params, [100 * r["metrics"]["lfw_accuracy_mean"] for r in rows], "o-", label=criterion)
+        axes[1].plot(params, [100 * r["metrics"]["val_accuracy"] for r in rows], "o-", label=criterion)
+    axes[0].axhline(
+        100 * teacher, ls="--", c="grey", label=f"dlib teacher (22.5M params) {100 * teacher:.2f}%"
+    )
+    axes[0].set_title("LFW View 2, 10-fold accuracy (report only)")
+    axes[1].set_title("Validation: held-out celeba_wild identities")
+    for ax in axes:
+        ax.set_xlabel("parameters (millions)")
+        ax.set_ylabel("accuracy (%)")
+        ax.invert_xaxis()
+        ax.grid(alpha=0.3)
+        ax.axvline(1.0, ls=":", c="k", lw=0.8)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=Path, nargs="+", required=True, help="pruning run folders")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args()
+    teacher = json.loads((RESULTS / "lfw_teacher.json").read_text())
+    curves = dict(load_curve(r) for r in args.runs)
+    first = next(iter(curves.values()))
+    models = [model_row("base", None, first[0])]
+    for criterion, rows in curves.items():
+        models += [model_row(f"{criterion}-step{r['step']}", criterion, r) for r in rows[1:]]
+    record = {
+        "teacher": {
+            "name": teacher["embedder"],
+            "lfw_accuracy_mean": teacher["accuracy_mean"],
+            "lfw_accuracy_std": teacher["accuracy_std"],
+        },
+        "models": models,
+        "curves": curves,
+        "command": "python benchmarks/pruning_report.py --runs " + " ".join(str(r) for r in args.runs),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "pruning.json").write_text(json.dumps(record, indent=1) + "\n")
+    lines = [
+        "# Pruning curve",
+        "",
+        f"Teacher: `{teacher['embedder']}`, LFW {100 * teacher['accuracy_mean']:.2f} %.",
+        "LFW View 2 is measured only to report; model selection uses held-out celeba_wild identities.",
+        "",
+        "| model | criterion | params | MFLOPs (MACs) | LFW acc. | LFW TAR@FAR1e-3 | val acc. |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for m in models:
+        tar = m["lfw_tar_at_far_1e-3"]
+        lines.append(
+            f"| {m['name']} | {m['criterion'] or '-'} | {m['params']:,} | {m['mflops']:.1f} | "
+            f"{100 * m['lfw_accuracy_mean']:.2f} ± {100 * m['lfw_accuracy_std']:.2f} | "
+            f"{'-' if tar is None else f'{100 * tar:.2f}'} | {100 * m['val_accuracy']:.2f} |"
+        )
+    lines += ["", f"Command: `{record['command']}`", ""]
+    (args.out / "pruning.md").write_text("\n".join(lines))
+    plot(curves, teacher["accuracy_mean"], args.out / "pruning.png")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
