@@ -682,6 +682,7 @@ def prune_to_params(
     evaluate: Callable[[SqueezerFaceNet], Mapping[str, Any]] | None = None,
     floor_fraction: float = DEFAULT_FLOOR_FRACTION,
     min_channels_per_layer: int = DEFAULT_MIN_CHANNELS,
+    floors: Mapping[str, int] | None = None,
     max_steps: int = 1000,
 ) -> list[PruneRecord]:
     """Prune -> fine-tune -> evaluate in steps until count_params(model) <= target_params (in place).
@@ -699,7 +700,8 @@ def prune_to_params(
     pruning step so fine-tuning starts clean. Scores are recomputed from scratch at every step."""
     if not 0 < step_fraction <= 1:
         raise ValueError("step_fraction must be in (0, 1]")
-    floors = default_floors(spec_of(model), fraction=floor_fraction, min_channels=min_channels_per_layer)
+    if floors is None:  # callers that resume a schedule pass the floors of the original model
+        floors = default_floors(spec_of(model), fraction=floor_fraction, min_channels=min_channels_per_layer)
 
     def record(step: int, before: ModelSpec | None) -> PruneRecord:
         spec = spec_of(model)

@@ -28,8 +28,10 @@ from squeezerface.pruning.prune import (
     RandomImportance,
     TaylorImportance,
     accumulate_gradients,
+    default_floors,
     prune_to_params,
 )
+from squeezerface.pruning.spec import ModelSpec
 from squeezerface.pruning.train import (
     distill_loss,
     distill_step,
@@ -142,6 +144,8 @@ def run(args: argparse.Namespace) -> list[dict]:
             },
         )
     importance = make_importance(args.criterion, args.seed)
+    # floors refer to the unpruned model (step 0), also after a resume
+    floors = default_floors(ModelSpec.from_text(done[0]["spec"]), fraction=args.floor_fraction)
     score_stream = _batches(fs, centre, args.batch, args.seed, stream=99)
 
     def before_scoring(m: SqueezerFaceNet) -> None:
@@ -167,7 +171,7 @@ def run(args: argparse.Namespace) -> list[dict]:
             target,
             step_fraction=1.0,
             before_scoring=before_scoring,
-            floor_fraction=args.floor_fraction,
+            floors=floors,
         )
         model = model.to(memory_format=torch.channels_last)
         loss = finetune(
