@@ -40,7 +40,7 @@ def model_row(name: str, criterion: str | None, r: dict) -> dict:
     }
 
 
-def plot(curves: dict[str, list[dict]], teacher: float, path: Path) -> None:
+def plot(curves: dict[str, list[dict]], teacher: float, teacher_val: float | None, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -54,6 +54,8 @@ def plot(curves: dict[str, list[dict]], teacher: float, path: Path) -> None:
     axes[0].axhline(
         100 * teacher, ls="--", c="grey", label=f"dlib teacher (22.5M params) {100 * teacher:.2f}%"
     )
+    if teacher_val is not None:
+        axes[1].axhline(100 * teacher_val, ls="--", c="grey", label=f"dlib teacher {100 * teacher_val:.2f}%")
     axes[0].set_title("LFW View 2, 10-fold accuracy (report only)")
     axes[1].set_title("Validation: held-out celeba_wild identities")
     for ax in axes:
@@ -84,6 +86,7 @@ def main() -> int:
             "name": teacher["embedder"],
             "lfw_accuracy_mean": teacher["accuracy_mean"],
             "lfw_accuracy_std": teacher["accuracy_std"],
+            "val_accuracy": first[0]["metrics"].get("teacher_val_accuracy"),
         },
         "models": models,
         "curves": curves,
@@ -94,7 +97,12 @@ def main() -> int:
     lines = [
         "# Pruning curve",
         "",
-        f"Teacher: `{teacher['embedder']}`, LFW {100 * teacher['accuracy_mean']:.2f} %.",
+        f"Teacher: `{teacher['embedder']}`, LFW {100 * teacher['accuracy_mean']:.2f} %, validation "
+        + (
+            f"{100 * record['teacher']['val_accuracy']:.2f} %."
+            if record["teacher"]["val_accuracy"]
+            else "n/a."
+        ),
         "LFW View 2 is measured only to report; model selection uses held-out celeba_wild identities.",
         "",
         "| model | criterion | params | MFLOPs (MACs) | LFW acc. | LFW TAR@FAR1e-3 | val acc. |",
@@ -109,7 +117,7 @@ def main() -> int:
         )
     lines += ["", f"Command: `{record['command']}`", ""]
     (args.out / "pruning.md").write_text("\n".join(lines))
-    plot(curves, teacher["accuracy_mean"], args.out / "pruning.png")
+    plot(curves, teacher["accuracy_mean"], record["teacher"]["val_accuracy"], args.out / "pruning.png")
     print("\n".join(lines))
     return 0
 

@@ -37,6 +37,7 @@ from squeezerface.pruning.train import (
     distill_step,
     epoch_batches,
     make_batch,
+    teacher_validation,
     validate,
     validation_pairs,
 )
@@ -139,7 +140,7 @@ def run(args: argparse.Namespace) -> list[dict]:
                 "params": count_params(model),
                 "mflops": round(count_mflops(model), 3),
                 "spec": model.spec.to_text(),
-                "metrics": measure(model),
+                "metrics": measure(model) | teacher_validation(fs, pairs),
                 "minutes": 0.0,
             },
         )

@@ -157,6 +157,13 @@ def validate(model: torch.nn.Module, fs: FaceSet, centre: np.ndarray, pairs: tup
     return {"val_accuracy": float(acc.mean), "val_accuracy_std": float(acc.std), "val_cos_teacher": cos}
 
 
+def teacher_validation(fs: FaceSet, pairs: tuple) -> dict:
+    """The teacher's own accuracy on the validation pairs (from its cached embeddings): the ceiling."""
+    i, j, same, folds = pairs
+    acc = k_fold_accuracy((fs.targets[i] * fs.targets[j]).sum(axis=1), same, folds)
+    return {"teacher_val_accuracy": float(acc.mean), "teacher_val_accuracy_std": float(acc.std)}
+
+
 def _dist_env() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
