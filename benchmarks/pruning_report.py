@@ -40,6 +40,37 @@ def model_row(name: str, criterion: str | None, r: dict) -> dict:
     }
 
 
+def choose(rows: list[dict]) -> dict[str, dict]:
+    """The models to ship from one curve, chosen on validation accuracy only (never LFW): the first step
+    under 1M params, and the smallest step whose validation accuracy is within 1.0 pp of the base's."""
+    base_val = rows[0]["metrics"]["val_accuracy"]
+    chosen = {"base": rows[0]}
+    under = [r for r in rows[1:] if r["params"] < 1_000_000]
+    if under:
+        chosen["under-1m"] = under[0]
+    close = [r for r in rows[1:] if r["metrics"]["val_accuracy"] >= base_val - 0.01]
+    if close:
+        chosen["smallest-within-1pp"] = min(close, key=lambda r: r["params"])
+    return chosen
+
+
+def export(run: Path, criterion: str, rows: list[dict], dest: Path) -> list[str]:
+    """Copy the chosen models (spec + weights) into `dest` as <criterion>-<params>k.{json,safetensors}."""
+    import shutil
+
+    dest.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for role, r in choose(rows).items():
+        name = "base" if role == "base" else f"{criterion}-{round(r['params'] / 1000)}k"
+        for ext in (".json", ".safetensors"):
+            shutil.copyfile(run / f"step{r['step']}{ext}", dest / f"{name}{ext}")
+        lines.append(
+            f"| `{name}` | {role} | {r['params']:,} | {r['mflops']:.1f} | "
+            f"{100 * r['metrics']['val_accuracy']:.2f} | {100 * r['metrics']['lfw_accuracy_mean']:.2f} |"
+        )
+    return lines
+
+
 def plot(curves: dict[str, list[dict]], teacher: float, teacher_val: float | None, path: Path) -> None:
     import matplotlib
 
@@ -52,7 +83,7 @@ def plot(curves: dict[str, list[dict]], teacher: float, teacher_val: float | Non
         axes[0].plot(params, [100 * r["metrics"]["lfw_accuracy_mean"] for r in rows], "o-", label=criterion)
         axes[1].plot(params, [100 * r["metrics"]["val_accuracy"] for r in rows], "o-", label=criterion)
     axes[0].axhline(
-        100 * teacher, ls="--", c="grey", label=f"dlib teacher (22.5M params) {100 * teacher:.2f}%"
+        100 * teacher, ls="--", c="grey", label=f"dlib teacher {100 * teacher:.2f}%"
     )
     if teacher_val is not None:
         axes[1].axhline(100 * teacher_val, ls="--", c="grey", label=f"dlib teacher {100 * teacher_val:.2f}%")
@@ -74,6 +105,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=Path, nargs="+", required=True, help="pruning run folders")
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--export", type=Path, default=None, help="copy the chosen models of the first run here")
     args = p.parse_args()
     teacher = json.loads((RESULTS / "lfw_teacher.json").read_text())
     curves = dict(load_curve(r) for r in args.runs)
@@ -117,6 +149,29 @@ def main() -> int:
         )
     lines += ["", f"Command: `{record['command']}`", ""]
     (args.out / "pruning.md").write_text("\n".join(lines))
+    if args.export:
+        criterion, rows = load_curve(args.runs[0])
+        table = export(args.runs[0], criterion, rows, args.export)
+        (args.export / "MODELS.md").write_text(
+            "\n".join(
+                [
+                    "# Trained SqueezerFaceNet weights (research use only)",
+                    "",
+                    "Trained on utkface + celeba_wild (non-commercial research licences): research use only.",
+                    "Rebuild with `squeezerface.pruning.model.load_model(STEM)` (spec text + safetensors).",
+                    "Chosen on validation accuracy (held-out celeba_wild identities), never on LFW.",
+                    "",
+                    "| file | role | params | MMACs | val acc. % | LFW acc. % |",
+                    "| --- | --- | --- | --- | --- | --- |",
+                    *table,
+                    "",
+                    "Made by the commands in benchmarks/RUNS.md; exported by `"
+                    + record["command"]
+                    + f" --export {args.export}`.",
+                    "",
+                ]
+            )
+        )
     plot(curves, teacher["accuracy_mean"], record["teacher"]["val_accuracy"], args.out / "pruning.png")
     print("\n".join(lines))
     return 0
