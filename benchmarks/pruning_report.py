@@ -23,6 +23,10 @@ def load_curve(run: Path) -> tuple[str, list[dict]]:
     return criterion, rows
 
 
+def pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.2f}"
+
+
 def model_row(name: str, criterion: str | None, r: dict) -> dict:
     m = r["metrics"]
     return {
@@ -66,7 +70,7 @@ def export(run: Path, criterion: str, rows: list[dict], dest: Path) -> list[str]
             shutil.copyfile(run / f"step{r['step']}{ext}", dest / f"{name}{ext}")
         lines.append(
             f"| `{name}` | {role} | {r['params']:,} | {r['mflops']:.1f} | "
-            f"{100 * r['metrics']['val_accuracy']:.2f} | {100 * r['metrics']['lfw_accuracy_mean']:.2f} |"
+            f"{pct(r['metrics']['val_accuracy'])} | {pct(r['metrics'].get('lfw_accuracy_mean'))} |"
         )
     return lines
 
@@ -80,11 +84,11 @@ def plot(curves: dict[str, list[dict]], teacher: float, teacher_val: float | Non
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for criterion, rows in curves.items():
         params = [r["params"] / 1e6 for r in rows]
-        axes[0].plot(params, [100 * r["metrics"]["lfw_accuracy_mean"] for r in rows], "o-", label=criterion)
+        lfw = [r["metrics"].get("lfw_accuracy_mean") for r in rows]
+        if all(a is not None for a in lfw):
+            axes[0].plot(params, [100 * a for a in lfw], "o-", label=criterion)
         axes[1].plot(params, [100 * r["metrics"]["val_accuracy"] for r in rows], "o-", label=criterion)
-    axes[0].axhline(
-        100 * teacher, ls="--", c="grey", label=f"dlib teacher {100 * teacher:.2f}%"
-    )
+    axes[0].axhline(100 * teacher, ls="--", c="grey", label=f"dlib teacher {100 * teacher:.2f}%")
     if teacher_val is not None:
         axes[1].axhline(100 * teacher_val, ls="--", c="grey", label=f"dlib teacher {100 * teacher_val:.2f}%")
     axes[0].set_title("LFW View 2, 10-fold accuracy (report only)")
@@ -144,8 +148,8 @@ def main() -> int:
         tar = m["lfw_tar_at_far_1e-3"]
         lines.append(
             f"| {m['name']} | {m['criterion'] or '-'} | {m['params']:,} | {m['mflops']:.1f} | "
-            f"{100 * m['lfw_accuracy_mean']:.2f} ± {100 * m['lfw_accuracy_std']:.2f} | "
-            f"{'-' if tar is None else f'{100 * tar:.2f}'} | {100 * m['val_accuracy']:.2f} |"
+            f"{pct(m['lfw_accuracy_mean'])} ± {pct(m['lfw_accuracy_std'])} | {pct(tar)} | "
+            f"{pct(m['val_accuracy'])} |"
         )
     lines += ["", f"Command: `{record['command']}`", ""]
     (args.out / "pruning.md").write_text("\n".join(lines))

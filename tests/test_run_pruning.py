@@ -47,3 +47,53 @@ def test_one_pruning_step_lands_under_target_and_resumes(tmp_path, criterion):
     assert count_params(pruned) == curve[1]["params"] and pruned.spec.to_text() == curve[1]["spec"]
     assert main(args) == 0  # resumes: nothing left to do, nothing appended
     assert len((out / "curve.jsonl").read_text().splitlines()) == 2
+
+
+def test_pruning_report_collects_curves_and_exports_models(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    faces = synthetic_faceset(tmp_path / "faces")
+    torch.manual_seed(0)
+    base = SqueezerFaceNet(ModelSpec.from_text(SMALL))
+    save_model(base, tmp_path / "base")
+    p = count_params(base)
+    runs = []
+    for criterion in ("taylor", "random"):
+        out = tmp_path / criterion
+        args = ["--init", str(tmp_path / "base"), "--faces", str(faces), "--out", str(out)]
+        args += ["--criterion", criterion, "--targets", str(int(p * 0.9)), str(int(p * 0.8))]
+        args += [
+            "--finetune-steps",
+            "1",
+            "--score-batches",
+            "1",
+            "--batch",
+            "8",
+            "--lfw",
+            "",
+            "--threads",
+            "1",
+        ]
+        assert main([*args, "--quiet"]) == 0
+        runs.append(str(out))
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "pruning_report.py"
+    cmd = [sys.executable, str(script), "--runs", *runs, "--out", str(tmp_path / "r")]
+    done = subprocess.run(
+        [*cmd, "--export", str(tmp_path / "w")], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = json.loads((tmp_path / "r" / "pruning.json").read_text())
+    assert [m["name"] for m in record["models"]] == [
+        "base",
+        "taylor-step1",
+        "taylor-step2",
+        "random-step1",
+        "random-step2",
+    ]
+    assert all(m["params"] <= int(p * 0.8) for m in record["models"] if m["name"].endswith("step2"))
+    assert (tmp_path / "r" / "pruning.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "w" / "base.safetensors").exists() and "research use only" in (
+        tmp_path / "w" / "MODELS.md"
+    ).read_text()
