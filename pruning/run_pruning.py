@@ -37,16 +37,20 @@ from squeezerface.pruning.train import (
     distill_step,
     epoch_batches,
     make_batch,
+    open_run,
     teacher_validation,
     validate,
-    validation_pairs,
 )
 
-CRITERIA = ("taylor", "activation", "l1", "random")
+CRITERIA = ("taylor", "activation", "l1", "random", "none")
+"""`none` is the control: the same fine-tuning schedule with nothing removed, so a curve can be read
+against what the extra training alone does to the base model."""
 DEFAULT_TARGETS = (1_150_000, 1_050_000, 980_000, 900_000, 820_000, 750_000, 680_000, 620_000)
 
 
 def make_importance(name: str, seed: int):
+    if name == "none":
+        return None
     if name == "taylor":
         return TaylorImportance()
     if name == "activation":
@@ -94,13 +98,7 @@ def finetune(
 
 
 def run(args: argparse.Namespace) -> list[dict]:
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    fs = FaceSet.load(args.faces)
-    centre = fs.target_centre()
-    pairs = validation_pairs(fs, seed=0)
+    out, fs, centre, pairs = open_run(args.faces, args.out, args.seed, args.threads)
     lfw = aligned_lfw(Path(args.lfw), show_progress=not args.quiet) if args.lfw else None
     curve_path = out / "curve.jsonl"
     done = [json.loads(line) for line in curve_path.read_text().splitlines()] if curve_path.exists() else []
@@ -161,19 +159,19 @@ def run(args: argparse.Namespace) -> list[dict]:
                     m, score_stream, lambda net, b: distill_loss(net(b[0]), b[1], 1.0), args.score_batches
                 )
 
-    targets = [t for t in args.targets if t < done[-1]["params"]] if done else list(args.targets)
-    for target in targets:
+    for target in list(args.targets)[len(done) - 1 :]:  # done[0] is the unpruned model
         step = done[-1]["step"] + 1
         t0 = time.monotonic()
-        prune_to_params(
-            model,
-            None,
-            importance,
-            target,
-            step_fraction=1.0,
-            before_scoring=before_scoring,
-            floors=floors,
-        )
+        if importance is not None:
+            prune_to_params(
+                model,
+                None,
+                importance,
+                target,
+                step_fraction=1.0,
+                before_scoring=before_scoring,
+                floors=floors,
+            )
         model = model.to(memory_format=torch.channels_last)
         loss = finetune(
             model, fs, centre, args.finetune_steps, args.lr, args.batch, args.seed, step, not args.quiet

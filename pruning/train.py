@@ -172,19 +172,24 @@ def _dist_env() -> tuple[int, int]:
     return rank, world
 
 
+def open_run(faces: str | Path, out: str | Path, seed: int, threads: int) -> tuple:
+    """Seed torch, set threads, create the output folder, load the faces: (out, faceset, target centre,
+    validation pairs). Validation pairs always use seed 0, so every run is selected on the same pairs."""
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    fs = FaceSet.load(faces)
+    return out, fs, fs.target_centre(), validation_pairs(fs, seed=0)
+
+
 def train(cfg: TrainConfig, show_progress: bool = True) -> dict:
     """Train (or resume) and return the summary of the best epoch."""
     rank, world = _dist_env()
-    torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    fs = FaceSet.load(cfg.faces)
-    centre = fs.target_centre()
+    out, fs, centre, pairs = open_run(cfg.faces, cfg.out, cfg.seed, cfg.threads)
     train_idx = fs.indices(0)
     if cfg.limit_train:
         train_idx = train_idx[: cfg.limit_train]
-    pairs = validation_pairs(fs, seed=cfg.seed)
 
     if cfg.init:
         model = load_model(cfg.init, normalize=False)

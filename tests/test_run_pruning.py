@@ -18,7 +18,7 @@ from squeezerface.pruning.spec import ModelSpec  # noqa: E402
 SMALL = "squeezerfacenet:16|8,16,16|8,16,16|8,16,16|8,16,16|8,16,16|8,16,16|8,16,16|8,16,16|32|128"
 
 
-@pytest.mark.parametrize("criterion", ["taylor", "l1", "random", "activation"])
+@pytest.mark.parametrize("criterion", ["taylor", "l1", "random", "activation", "none"])
 def test_one_pruning_step_lands_under_target_and_resumes(tmp_path, criterion):
     faces = synthetic_faceset(tmp_path / "faces")
     torch.manual_seed(0)
@@ -41,7 +41,10 @@ def test_one_pruning_step_lands_under_target_and_resumes(tmp_path, criterion):
     assert main(args) == 0
     curve = [json.loads(line) for line in (out / "curve.jsonl").read_text().splitlines()]
     assert [r["step"] for r in curve] == [0, 1]
-    assert curve[1]["params"] <= target < curve[0]["params"]
+    if criterion == "none":  # the control: same fine-tuning, nothing removed
+        assert curve[1]["params"] == curve[0]["params"]
+    else:
+        assert curve[1]["params"] <= target < curve[0]["params"]
     assert "val_accuracy" in curve[1]["metrics"]
     pruned = load_model(out / "step1")
     assert count_params(pruned) == curve[1]["params"] and pruned.spec.to_text() == curve[1]["spec"]
