@@ -46,7 +46,8 @@ def model_row(name: str, criterion: str | None, r: dict) -> dict:
 
 def choose(rows: list[dict]) -> dict[str, dict]:
     """The models to ship from one curve, chosen on validation accuracy only (never LFW): the first step
-    under 1M params, and the smallest step whose validation accuracy is within 1.0 pp of the base's."""
+    under 1M params, the smallest step whose validation accuracy is within 1.0 pp of the base's, and the
+    last (smallest) step of the curve."""
     base_val = rows[0]["metrics"]["val_accuracy"]
     chosen = {"base": rows[0]}
     under = [r for r in rows[1:] if r["params"] < 1_000_000]
@@ -54,7 +55,9 @@ def choose(rows: list[dict]) -> dict[str, dict]:
         chosen["under-1m"] = under[0]
     close = [r for r in rows[1:] if r["metrics"]["val_accuracy"] >= base_val - 0.01]
     if close:
-        chosen["smallest-within-1pp"] = min(close, key=lambda r: r["params"])
+        chosen["smallest-within-1pp-val"] = min(close, key=lambda r: r["params"])
+    if len(rows) > 1:
+        chosen["curve-end"] = rows[-1]
     return chosen
 
 
@@ -83,11 +86,12 @@ def plot(curves: dict[str, list[dict]], teacher: float, teacher_val: float | Non
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for criterion, rows in curves.items():
+        label = "control: no pruning, same fine-tuning" if criterion == "none" else criterion
         params = [r["params"] / 1e6 for r in rows]
         lfw = [r["metrics"].get("lfw_accuracy_mean") for r in rows]
         if all(a is not None for a in lfw):
-            axes[0].plot(params, [100 * a for a in lfw], "o-", label=criterion)
-        axes[1].plot(params, [100 * r["metrics"]["val_accuracy"] for r in rows], "o-", label=criterion)
+            axes[0].plot(params, [100 * a for a in lfw], "o-", label=label)
+        axes[1].plot(params, [100 * r["metrics"]["val_accuracy"] for r in rows], "o-", label=label)
     axes[0].axhline(100 * teacher, ls="--", c="grey", label=f"dlib teacher {100 * teacher:.2f}%")
     if teacher_val is not None:
         axes[1].axhline(100 * teacher_val, ls="--", c="grey", label=f"dlib teacher {100 * teacher_val:.2f}%")

@@ -1,0 +1,50 @@
+"""The committed weights rebuild from their spec text and reproduce the LFW figures recorded beside them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="the torch models need the 'train' extra")
+pytest.importorskip("safetensors", reason="the torch models need the 'train' extra")
+
+from squeezerface.pruning.model import count_mflops, count_params, load_model  # noqa: E402
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "pruning" / "weights"
+STEMS = sorted(p.with_suffix("") for p in WEIGHTS.glob("*.safetensors"))
+
+
+def test_weights_are_committed_for_base_and_pruned_models():
+    names = {s.name for s in STEMS}
+    assert "base" in names and sum(n.startswith("taylor-") for n in names) >= 2
+    meta = [json.loads(s.with_suffix(".json").read_text()) for s in STEMS]
+    assert any(m["params"] < 1_000_000 for m in meta)
+
+
+@pytest.mark.parametrize("stem", STEMS, ids=lambda s: s.name)
+def test_rebuilds_from_spec_with_recorded_size_and_unit_outputs(stem):
+    meta = json.loads(stem.with_suffix(".json").read_text())
+    model = load_model(stem)
+    assert model.spec.to_text() == meta["spec"]
+    assert count_params(model) == meta["params"]
+    assert abs(count_mflops(model) - meta["mflops"]) < 0.01
+    with torch.no_grad():
+        out = model(torch.zeros(2, 3, 112, 112))
+    assert out.shape == (2, 128)
+    torch.testing.assert_close(out.norm(dim=1), torch.ones(2))
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_lfw_accuracy_of_committed_models_is_reproduced(shared_data):
+    pytest.importorskip("dlib", reason="LFW alignment uses the teacher's landmarks ('teacher' extra)")
+    from squeezerface.pruning.evaluate import aligned_lfw, lfw_report
+
+    torch.set_num_threads(2)
+    lfw = aligned_lfw(shared_data / "lfw", show_progress=False)
+    for name in ("base", "taylor-980k"):
+        meta = json.loads((WEIGHTS / f"{name}.json").read_text())
+        report = lfw_report(load_model(WEIGHTS / name), lfw)
+        assert abs(report["accuracy_mean"] - meta["lfw_accuracy_mean"]) <= 2e-3, name
