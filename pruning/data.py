@@ -96,11 +96,12 @@ def prepare(
     if limit is not None:
         photos = sample_photos(photos, limit, seed)
     spec = TEACHER
-    fingerprint = spec.build().fingerprint()
+    teacher = spec.build()
+    fingerprint = teacher.fingerprint()
     batch = embed_files(
         [p.path for p in photos],
         spec,
-        fingerprint=fingerprint,
+        embedder=teacher,
         cache_path=cache_path,
         workers=workers,
         fallback=Fallback(enabled=False),

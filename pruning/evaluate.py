@@ -40,7 +40,6 @@ def aligned_lfw(lfw_dir: Path, cache_path: Path | None = None, show_progress: bo
     batch = embed_files(
         paths,
         TEACHER,
-        fingerprint=TEACHER.build().fingerprint(),
         cache_path=cache_path or default_cache_path(),
         show_progress=show_progress,
     )

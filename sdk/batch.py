@@ -58,7 +58,7 @@ def embed_files(
     paths: Sequence[Path],
     spec: EmbedderSpec,
     *,
-    fingerprint: str,
+    embedder: FaceEmbedder | None = None,
     cache_path: Path | None,
     workers: int = 2,
     policy: SelectPolicy = "central",
@@ -69,12 +69,15 @@ def embed_files(
 ) -> BatchResult:
     """Embed every path, reusing cached results; failures are collected, never silently dropped.
 
-    `fingerprint` must be the fingerprint of the embedder that `spec` builds (the caller has built one
-    anyway, to know it); it keys the cache. Results are committed every `commit_every` photos so an
+    `embedder`, if given, must be what `spec` builds (a caller that already holds one saves loading the
+    models again); it serves the in-process path and its fingerprint keys the cache. Worker processes
+    build their own from `spec`. Results are committed every `commit_every` photos so an
     interrupted run loses at most that many. With `with_flip`, cached entries that lack the mirrored
     embedding are computed again.
     """
     fallback = fallback or Fallback()
+    embedder = embedder or spec.build()
+    fingerprint = embedder.fingerprint()
     paths = [Path(p) for p in dict.fromkeys(paths)]
     hashes = {p: sha256_file(p) for p in progress(paths, len(paths), "hashing", show_progress)}
     cache = EmbeddingCache(cache_path, fingerprint) if cache_path is not None else None
@@ -106,7 +109,6 @@ def embed_files(
                 ) as pool:
                     consume(pool.imap(_embed_one, todo, chunksize=8))
             elif todo:
-                embedder = spec.build()
                 consume(_embed_path(embedder, p, policy, fallback, with_flip) for p in todo)
         finally:
             if cache is not None and pending:

@@ -86,12 +86,13 @@ def evaluate(
 ) -> Evaluation:
     """Embed every photo the pairs name (cached), score the pairs, compute the verification report."""
     fallback = fallback or Fallback()
-    fingerprint = spec.build().fingerprint()
+    embedder = spec.build()
+    fingerprint = embedder.fingerprint()
     start = time.monotonic()
     batch = embed_files(
         pairs.unique_paths(),
         spec,
-        fingerprint=fingerprint,
+        embedder=embedder,
         cache_path=cache_path,
         workers=workers,
         policy=policy,
