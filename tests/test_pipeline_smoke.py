@@ -1,5 +1,5 @@
 """Smoke run of the offline stage on a handful of real faces: teacher targets -> aligned faces -> a few
-training steps. Needs ../shared/data and the 'train' extra."""
+training steps -> one Taylor pruning step. Needs ../shared/data and the 'train' extra."""
 
 from __future__ import annotations
 
@@ -47,3 +47,15 @@ def test_prepare_and_train_on_a_few_real_faces(shared_data, tmp_path):
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 3 and np.isfinite(log[-1]["train_loss"])
     assert summary["best"]["val_accuracy"] is not None
+
+    # one Taylor pruning step with a little fine-tuning, on the same real faces
+    from squeezerface.pruning.model import count_params, load_model
+    from squeezerface.pruning.run_pruning import main as run_pruning
+
+    target = int(count_params(load_model(tmp_path / "run" / "last")) * 0.9)
+    args = ["--init", str(tmp_path / "run" / "last"), "--faces", str(tmp_path / "faces")]
+    args += ["--out", str(tmp_path / "prune"), "--targets", str(target), "--finetune-steps", "2"]
+    args += ["--score-batches", "2", "--batch", "16", "--lfw", "", "--threads", "1", "--quiet"]
+    assert run_pruning(args) == 0
+    curve = [json.loads(line) for line in (tmp_path / "prune" / "curve.jsonl").read_text().splitlines()]
+    assert curve[-1]["params"] <= target and np.isfinite(curve[-1]["finetune_loss"])
