@@ -52,7 +52,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     channels_last: bool = True
-    bf16: bool = True  # autocast: 1.9x faster on these CPUs (avx512_bf16), measured before the base run
+    bf16: bool = True  # with channels-last 1.4-1.5x faster here: benchmarks/results/train_throughput_*t.md
     checkpoint_minutes: float = 10.0
     max_steps: int | None = None  # stop early (smoke tests, pruning fine-tune budgets)
     limit_train: int | None = None
