@@ -544,6 +544,23 @@ def _plan_of(candidates: Iterable[tuple[str, int]]) -> Plan:
     return {name: sorted(idxs) for name, idxs in plan.items()}
 
 
+def removable_channels(
+    model: SqueezerFaceNet,
+    importance: tp.importance.Importance,
+    floors: Mapping[str, int] | None,
+    min_channels_per_layer: int,
+    example_input: torch.Tensor | None = None,
+    *,
+    graph: tp.DependencyGraph | None = None,
+) -> list[tuple[str, int]]:
+    """Every channel the floors allow to remove, least important first (score, then rank)."""
+    spec = spec_of(model)
+    scores = score_layers(model, importance, example_input, graph=graph)
+    return ranked_candidates(
+        scores, layer_channels(spec), _resolve_floors(spec, floors, min_channels_per_layer)
+    )
+
+
 def select_channels(
     model: SqueezerFaceNet,
     example_input: torch.Tensor | None,
@@ -557,10 +574,8 @@ def select_channels(
     """The `n_channels` globally least important channels that floors allow, as {layer: sorted indices}."""
     if n_channels < 0:
         raise ValueError("n_channels must be >= 0")
-    spec = spec_of(model)
-    scores = score_layers(model, importance, example_input, graph=graph)
-    candidates = ranked_candidates(
-        scores, layer_channels(spec), _resolve_floors(spec, floors, min_channels_per_layer)
+    candidates = removable_channels(
+        model, importance, floors, min_channels_per_layer, example_input, graph=graph
     )
     if n_channels > len(candidates):
         raise ValueError(
@@ -728,10 +743,7 @@ def prune_to_params(
             before_scoring(model)
         spec = spec_of(model)
         graph = build_graph(model, example_input)
-        scores = score_layers(model, importance, graph=graph)
-        candidates = ranked_candidates(
-            scores, layer_channels(spec), _resolve_floors(spec, floors, min_channels_per_layer)
-        )
+        candidates = removable_channels(model, importance, floors, min_channels_per_layer, graph=graph)
         if not candidates:
             warnings.warn(
                 f"floors reached at {count_params(model)} params, target {target_params} not met",

@@ -113,7 +113,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         fallback=fallback,
         show_progress=not args.quiet,
     )
-    name = args.name or ev.fingerprint.split("[")[0].replace("@", "_")
+    name = args.name or ev.short_name.replace("@", "_")
     command = ["squeezerface", *args.argv]
     paths = write_outputs(ev, args.out, name, command)
     r = ev.report

@@ -40,6 +40,11 @@ class Evaluation:
     fallback: Fallback
 
     @property
+    def short_name(self) -> str:
+        """The fingerprint without its configuration, e.g. `dlib-resnet@v1`."""
+        return self.fingerprint.split("[")[0]
+
+    @property
     def no_face_paths(self) -> list[Path]:
         return sorted(p for p, item in self.batch.items.items() if not item.face.detected)
 
@@ -247,7 +252,7 @@ def write_outputs(ev: Evaluation, out_dir: Path, name: str, command: Sequence[st
         "det": out_dir / f"{name}_det.png",
     }
     paths["json"].write_text(json.dumps(record, indent=2) + "\n")
-    short = ev.fingerprint.split("[")[0]
+    short = ev.short_name
     title = f"{short} on {ev.pairs.pairs_path.name} ({len(ev.pairs)} pairs)"
     paths["md"].write_text(markdown_report(record, title))
     curves = {short: (ev.scores, ev.pairs.labels())}
