@@ -44,9 +44,14 @@ class Photo:
     source: str
 
 
-def training_photos(data_root: Path) -> list[Photo]:
-    """Every photo of utkface and celeba_wild (LFW is not touched)."""
-    photos = [Photo(p, -1, "utkface") for p in read_flat_folder(data_root / "utkface")]
+def training_photos(data_root: Path, utkface: int | None = None, seed: int = 0) -> list[Photo]:
+    """Every photo of celeba_wild and of utkface, or a seeded sample of `utkface` of the latter (calibration
+    sets need celeba_wild's identities whole but only a few hundred unlabeled faces). LFW is not touched."""
+    unlabeled = read_flat_folder(data_root / "utkface")
+    if utkface is not None and utkface < len(unlabeled):
+        picks = np.random.default_rng(seed).permutation(len(unlabeled))[:utkface]
+        unlabeled = [unlabeled[i] for i in sorted(picks)]
+    photos = [Photo(p, -1, "utkface") for p in unlabeled]
     photos += [
         Photo(li.path, int(li.identity), "celeba_wild")
         for li in read_identity_folders(data_root / "celeba_wild")
@@ -88,11 +93,12 @@ def prepare(
     val_identities: int = 40,
     seed: int = 0,
     limit: int | None = None,
+    utkface: int | None = None,
     show_progress: bool = True,
 ) -> dict:
     """Teacher targets + aligned canvases for every usable training photo; returns the manifest."""
     start = time.monotonic()
-    photos = training_photos(data_root)
+    photos = training_photos(data_root, utkface, seed)
     if limit is not None:
         photos = sample_photos(photos, limit, seed)
     spec = TEACHER
@@ -167,6 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--val-identities", type=int, default=40, help="celeba_wild identities held out")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=None, help="use only this many photos (smoke tests)")
+    parser.add_argument(
+        "--utkface", type=int, default=None, help="a seeded sample of this many utkface photos (default: all)"
+    )
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     manifest = prepare(
@@ -177,6 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         val_identities=args.val_identities,
         seed=args.seed,
         limit=args.limit,
+        utkface=args.utkface,
         show_progress=not args.quiet,
     )
     summary = {k: v for k, v in manifest.items() if k not in ("paths", "validation_identities")}

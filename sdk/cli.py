@@ -127,16 +127,117 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_calibrate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        help="set a model's thresholds on your own labelled photos; writes a model card",
+        description=(
+            "Embed labelled photos with a model, score genuine and impostor pairs, and write a copy of "
+            "the model's card whose thresholds (cosine, accept when above) hold at FAR 1e-2, 1e-3, 1e-4 "
+            "and at the EER on YOUR data, with the pair counts behind each. A FAR the impostor count "
+            "cannot support (fewer than one false accept) is reported as unsupported, not guessed. "
+            "Photos: an LFW-style pairs file (--pairs) or identity folders ROOT/ID/*.jpg (all pairs)."
+        ),
+        epilog=(
+            "example: squeezerface calibrate --root ../shared/data/celeba_wild --out my_card.json "
+            "(never calibrate on the benchmark you report on)"
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--root", type=Path, required=True, help="photo folder (NAME/NAME_NNNN.jpg or ID/*.jpg)")
+    p.add_argument("--pairs", type=Path, default=None, help="pairs file in the LFW format (else: all pairs)")
+    p.add_argument(
+        "--model", default=None, help="shipped model name or model file (default: the shipped int8 ONNX)"
+    )
+    p.add_argument("--locator", default="dlib", help="face detector + landmarks (an embedder name)")
+    p.add_argument("--out", type=Path, required=True, help="where to write the calibrated card (JSON)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes")
+    p.add_argument("--cache", type=Path, default=None, help="embedding cache file (default: user cache)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_calibrate)
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from squeezerface.cache import default_cache_path
+    from squeezerface.modelcard import save_card
+    from squeezerface.shipped import DEFAULT_EMBEDDER
+    from squeezerface.thresholds import calibrate_on_folder
+
+    run = calibrate_on_folder(
+        args.root,
+        args.pairs,
+        model=args.model or DEFAULT_EMBEDDER,
+        locator=args.locator,
+        cache_path=args.cache or default_cache_path(),
+        workers=args.workers,
+        show_progress=not args.quiet,
+    )
+    cal = run.card.calibration
+    assert cal is not None
+    print(f"{run.card.file}: {cal.source}; {cal.genuine_pairs} genuine / {cal.impostor_pairs} impostor pairs")
+    for point in cal.points:
+        print(
+            f"  {point.name:>10}: threshold {point.threshold:.4f}  FAR {point.far:.5f}  TAR {point.tar:.4f}"
+        )
+    for what in cal.unsupported:
+        print(f"  unsupported: {what}")
+    if run.no_face:
+        print(f"  {run.no_face} photo(s) had no detected face (centred-box fallback used)")
+    print(f"wrote {save_card(run.card, args.out)}")
+    return EXIT_OK
+
+
+def _add_models(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "models",
+        help="list the shipped models with their cards' key facts",
+        description="List the model files shipped inside the package (found offline with "
+        "importlib.resources), checking each against the SHA-256 in its card: format, precision, size, "
+        "parameters, LFW accuracy and the cosine threshold at FAR 1e-3.",
+    )
+    p.add_argument("--json", action="store_true", help="print the full cards as JSON")
+    p.set_defaults(func=_cmd_models)
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    import json
+
+    from squeezerface.modelcard import load_card
+    from squeezerface.shipped import DEFAULT_EMBEDDER, model_path, shipped_models
+
+    names = shipped_models()
+    if not names:
+        print("no shipped models in this installation")
+        return EXIT_OK
+    cards = {name: load_card(model_path(name)) for name in names}
+    if args.json:
+        print(json.dumps({n: c.to_dict() for n, c in cards.items()}, indent=1))
+        return EXIT_OK
+    for name, card in cards.items():
+        lfw = next((r for r in card.accuracy if r.get("artifact") == card.file), None)
+        acc = f"LFW {100 * lfw['accuracy_mean']:.2f} %" if lfw else "LFW n/a"
+        thr = card.threshold("far_1e-3") if card.calibration else float("nan")
+        default = "  (default)" if name == DEFAULT_EMBEDDER else ""
+        print(
+            f"{name}: {card.format} {card.precision}, {card.size_bytes / 1024:.0f} KB, "
+            f"{card.params:,} params, {acc}, threshold@FAR1e-3 {thr:.3f}{default}"
+        )
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="squeezerface",
-        description="On-device face verification SDK: evaluate embedders on face pairs, offline.",
+        description="On-device face verification SDK: evaluate embedders on face pairs and calibrate "
+        "thresholds, offline.",
     )
     from squeezerface import __version__
 
     parser.add_argument("--version", action="version", version=f"squeezerface {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_eval(sub)
+    _add_calibrate(sub)
+    _add_models(sub)
     return parser
 
 

@@ -55,3 +55,11 @@ class NoFaceError(SqueezerfaceError):
 
 class EmbedderUnavailableError(SqueezerfaceError):
     """An embedder's optional dependencies are not installed."""
+
+
+class ModelFileError(SqueezerfaceError):
+    """A model file or its card is missing, unreadable, of an unknown type, or fails its SHA-256 check."""
+
+
+class CalibrationError(SqueezerfaceError):
+    """Too few pairs (or only one kind) to calibrate thresholds."""

@@ -71,3 +71,30 @@ def synthetic_faceset(folder: Path, n: int = 48, seed: int = 0) -> Path:
     np.save(folder / "split.npy", (identity >= 0).astype(np.int8))
     (folder / "manifest.json").write_text(json.dumps({"synthetic": True}))
     return folder
+
+
+def smooth_faceset(folder: Path, identities: int = 20, per_identity: int = 5, unlabeled: int = 80) -> Path:
+    """A prepared-faces folder whose canvases look like images (smooth per-identity patterns plus noise), so
+    that int8 calibration sees realistic value ranges: identities held out, unlabeled faces for training."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    n = identities * per_identity + unlabeled
+    bases = rng.integers(40, 220, (identities + unlabeled, 8, 8, 3)).astype(np.float32)
+    faces = np.zeros((n, 128, 128, 3), np.uint8)
+    identity = np.full(n, -1)
+    for k in range(n):
+        labeled = k < identities * per_identity
+        base = bases[k // per_identity] if labeled else bases[identities + k - identities * per_identity]
+        img = cv2.resize(base, (128, 128), interpolation=cv2.INTER_CUBIC) + rng.normal(0, 12, (128, 128, 3))
+        faces[k] = np.clip(img, 0, 255).astype(np.uint8)
+        identity[k] = k // per_identity if labeled else -1
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / "faces.npy", faces)
+    t = rng.normal(size=(n, 128)).astype(np.float32)
+    np.save(folder / "targets.npy", t)
+    np.save(folder / "targets_flip.npy", t)
+    np.save(folder / "identity.npy", identity)
+    np.save(folder / "split.npy", (identity >= 0).astype(np.int8))
+    (folder / "manifest.json").write_text(json.dumps({"synthetic": True}))
+    return folder

@@ -149,6 +149,7 @@ class EmbedderSpec:
 
 BUILTIN_EMBEDDERS: dict[str, str] = {
     "dlib": "squeezerface.embedders.dlib_resnet:DlibResNetEmbedder",
+    "squeezerfacenet": "squeezerface.embedders.squeezerfacenet:SqueezerFaceNetEmbedder",
 }
 
 

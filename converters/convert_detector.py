@@ -1,0 +1,345 @@
+"""Turn the trained face detector into deployable artifacts, measure them, card them.
+
+    python -m squeezerface.converters.convert_detector --model runs/detector/train/final \\
+        --labels runs/detector/labels.json --lfw ../shared/data/lfw --out build/tinyface \\
+        --report benchmarks/results/detector --ship sdk/models
+
+Artifacts: ONNX fp32 and int8 with dynamic batch, height and width (any multiple of 32), and TFLite fp32
+and int8 (NHWC) at 160x160 and at 320x320. int8 ranges come from training-split photos, letterboxed as the
+runtime does. Every artifact is run through the runtime's `FaceDetector` (decoding + NMS in numpy) on the
+held-out teacher-labelled photos: precision, recall (IoU >= 0.5) and landmark NME over a sweep of score
+thresholds, plus single-thread latency. The real test follows for the shipped int8 ONNX and TFLite models:
+LFW View 2 accuracy of the shipped embedder when faces are aligned by this detector versus by the dlib
+teacher's landmarks (LFW is measured, never used to choose anything).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from squeezerface._progress import progress
+from squeezerface.converters.onnx_export import export_onnx, onnx_ops, quantize_onnx
+from squeezerface.converters.tflite_export import export_tflite, quantize_tflite, tflite_ops
+from squeezerface.detect import FaceDetector, letterbox
+from squeezerface.imageio import load_image, sha256_file
+from squeezerface.modelcard import RESEARCH_ONLY, InputSpec, ModelCard, card_path, save_card
+from squeezerface.pruning.detector.evaluate import (
+    ImageResult,
+    centred_landmarks,
+    evaluate_on_labels,
+    pr_summary,
+    select_central,
+)
+from squeezerface.pruning.detector.model import count_params, load_detector
+from squeezerface.pruning.detector.train import load_photos
+
+SIZES = (160, 320)
+SCORE_THRESHOLD = 0.5
+NMS_IOU = 0.4
+SWEEP = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+SHIPPED = ("fp32.onnx", "int8.onnx", "160-int8.tflite", "320-int8.tflite")
+
+
+def calibration_batches(labels: Path, size: int, count: int = 256, seed: int = 0) -> list[np.ndarray]:
+    """Letterboxed training-split photos, normalised, NCHW batches of 32 (the runtime's own preprocessing)."""
+    photos = load_photos(labels, "train")
+    picks = np.random.default_rng(seed).permutation(len(photos))[:count]
+    spec = InputSpec(size=(size, size))
+    images = np.stack([letterbox(load_image(photos[i][0]), size)[0] for i in picks])
+    return [spec.prepare(images[i : i + 32]) for i in range(0, len(images), 32)]
+
+
+def build(model: torch.nn.Module, out: Path, name: str, labels: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    calib = {s: calibration_batches(labels, s) for s in SIZES}
+    onnx32 = export_onnx(
+        model,
+        torch.from_numpy(calib[160][0][:1]),
+        out / f"{name}-fp32.onnx",
+        output_names=("raw",),
+        dynamic_spatial=32,
+    )
+    paths = [onnx32, quantize_onnx(onnx32, out / f"{name}-int8.onnx", calib[160] + calib[320][:4])]
+    for s in SIZES:
+        t32 = export_tflite(model, torch.from_numpy(calib[s][0][:1]), out / f"{name}-{s}-fp32.tflite")
+        nhwc = [np.ascontiguousarray(b.transpose(0, 2, 3, 1)) for b in calib[s]]
+        paths += [t32, quantize_tflite(t32, out / f"{name}-{s}-int8.tflite", nhwc)]
+    return paths
+
+
+def card_for(
+    path: Path, model: torch.nn.Module, size: int, name: str, version: str, training: dict
+) -> ModelCard:
+    return ModelCard(
+        name=name,
+        version=version,
+        file=path.name,
+        format=path.suffix.lstrip("."),
+        precision="int8" if "int8" in path.name else "fp32",
+        sha256=sha256_file(path),
+        size_bytes=path.stat().st_size,
+        params=count_params(model),
+        mflops=round(detector_macs(model, size) / 1e6, 2),
+        embedding_size=0,
+        input=InputSpec(
+            size=(size, size),
+            layout="NHWC" if path.suffix == ".tflite" else "NCHW",
+            alignment="letterbox: the image resized to fit, aspect kept, centred on black",
+        ),
+        licence=RESEARCH_ONLY,
+        training=training,
+        ops=tuple(onnx_ops(path) if path.suffix == ".onnx" else tflite_ops(path)),
+    )
+
+
+def detector_macs(model: torch.nn.Module, size: int) -> float:
+    total = 0
+
+    def hook(module: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        nonlocal total
+        k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+        total += k * output.numel() // output.shape[0]
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        model(torch.zeros(1, 3, size, size))
+    for h in handles:
+        h.remove()
+    return float(total)
+
+
+def latency_ms(detector: FaceDetector, image: np.ndarray, runs: int = 100, warmup: int = 10) -> float:
+    """Median single-thread time of `detect` on one image: letterbox + network + decode + NMS."""
+    for _ in range(warmup):
+        detector.detect(image)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        detector.detect(image)
+        times.append(time.perf_counter() - t)
+    return float(np.median(times) * 1e3)
+
+
+def at_threshold(rows: list[dict], t: float) -> dict:
+    return next(r for r in rows if abs(r["score_threshold"] - t) < 1e-9)
+
+
+def lfw_gap(detector: FaceDetector, lfw_dir: Path, show_progress: bool) -> dict:
+    """LFW View 2 accuracy of the shipped embedder, faces aligned by `detector` vs by the teacher."""
+    from squeezerface.align import align_face
+    from squeezerface.converters.convert_embedder import lfw_accuracy, load_lfw
+    from squeezerface.embed import FaceEmbeddingModel
+
+    lfw = load_lfw(lfw_dir, show_progress)
+    embedder = FaceEmbeddingModel().prepare(threads=1)
+    teacher = lfw_accuracy(embedder.get_feat(lfw.faces), lfw)
+    faces, no_face = [], 0
+    for path in progress(lfw.paths, len(lfw.paths), "detecting LFW", show_progress):
+        image = load_image(path)
+        face = select_central(detector.detect(image), image.shape[0], image.shape[1])
+        if face is None:
+            no_face += 1
+            landmarks = centred_landmarks(image.shape[0], image.shape[1])
+        else:
+            landmarks = face.landmarks
+        faces.append(align_face(image, landmarks))
+    ours = lfw_accuracy(embedder.get_feat(np.stack(faces)), replace(lfw, no_face=no_face))
+    return {
+        "embedder": embedder.card.file,
+        "teacher_landmarks": teacher,
+        "our_landmarks": ours,
+        "gap_pp": round(100 * (teacher["accuracy_mean"] - ours["accuracy_mean"]), 3),
+        "no_face_ours": no_face,
+        "no_face_teacher": lfw.no_face,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m squeezerface.converters.convert_detector",
+        description="Export the face detector to ONNX (dynamic size) and TFLite (160, 320), fp32 and "
+        "int8; measure each on held-out teacher labels and for latency; measure the LFW alignment gap; "
+        "write cards.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--model", type=Path, required=True, help="detector weights stem (STEM.json + .safetensors)"
+    )
+    parser.add_argument("--labels", type=Path, default=Path("runs/detector/labels.json"))
+    parser.add_argument("--lfw", type=Path, default=None, help="LFW folder for the alignment gap")
+    parser.add_argument("--out", type=Path, default=Path("build/tinyface"))
+    parser.add_argument("--name", default="tinyface")
+    parser.add_argument("--version", default="1.0.0")
+    parser.add_argument("--report", type=Path, default=None)
+    parser.add_argument("--ship", type=Path, default=None, metavar="DIR", help="copy shipped artifacts here")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    show = not args.quiet
+    start = time.monotonic()
+    torch.set_num_threads(1)
+    model = load_detector(args.model)
+    meta = json.loads(args.model.with_suffix(".json").read_text())
+    paths = build(model, args.out, args.name, args.labels)
+    test = load_photos(args.labels, "test")
+    training = {
+        "weights": str(args.model),
+        "spec": meta["spec"],
+        "data": "dlib-teacher pseudo-labels on celeba_wild + utkface (composed canvases); never LFW",
+        "licence": RESEARCH_ONLY,
+        "train_photos": meta.get("train_photos"),
+        "steps": meta.get("steps"),
+        "detection": {"score": SCORE_THRESHOLD, "nms_iou": NMS_IOU},
+        "intended_use": "mobile verification: one or a few faces of 40 px and up; not crowds or tiny faces",
+    }
+    probe = load_image(test[0][0])
+    artifacts = []
+    for path in paths:
+        sizes = SIZES if path.suffix == ".onnx" else (int(path.name.split("-")[1]),)
+        card = card_for(path, model, sizes[0], args.name, args.version, training)
+        save_card(card, card_path(path))
+        rows_by_size, latency = {}, {}
+        for s in sizes:
+            det = FaceDetector(path, input_size=s, score_threshold=min(SWEEP)).prepare(threads=1)
+            results: list[ImageResult] = evaluate_on_labels(det.detect, test, show_progress=False)
+            rows_by_size[s] = pr_summary(results, SWEEP)
+            latency[s] = latency_ms(det, probe)
+        headline = at_threshold(rows_by_size[sizes[0]], SCORE_THRESHOLD)
+        accuracy = tuple(
+            {
+                "benchmark": f"held-out teacher labels, {len(test)} photos, {s}x{s}",
+                "artifact": path.name,
+                **at_threshold(rows, SCORE_THRESHOLD),
+            }
+            for s, rows in rows_by_size.items()
+        )
+        save_card(replace(card, accuracy=accuracy), card_path(path))
+        artifacts.append(
+            {
+                "file": path.name,
+                "format": card.format,
+                "precision": card.precision,
+                "size_bytes": card.size_bytes,
+                "sha256": card.sha256,
+                "ops": list(card.ops),
+                "input_sizes": list(sizes),
+                "recall": headline["recall"],
+                "precision_at_threshold": headline["precision"],
+                "nme": headline["nme_mean"],
+                "latency_ms_p50": {str(s): v for s, v in latency.items()},
+                "sweep": {str(s): rows for s, rows in rows_by_size.items()},
+            }
+        )
+        if show:
+            print(
+                f"{path.name}: recall {headline['recall']:.4f} precision {headline['precision']:.4f} "
+                f"NME {headline['nme_mean']:.4f} latency {latency}",
+                flush=True,
+            )
+    gaps = {}
+    if args.lfw:
+        for shipped in (f"{args.name}-int8.onnx", f"{args.name}-160-int8.tflite"):
+            det = FaceDetector(args.out / shipped).prepare(threads=1)
+            gaps[shipped] = lfw_gap(det, args.lfw, show)
+            if show:
+                g = gaps[shipped]
+                print(f"LFW gap with {shipped}: {g['gap_pp']} pp, no face {g['no_face_ours']}", flush=True)
+    for a in artifacts:
+        a["lfw_gap_pp"] = gaps.get(a["file"], {}).get("gap_pp")
+        if a["file"] in gaps:
+            p = args.out / a["file"]
+            card = ModelCard.from_dict(json.loads(card_path(p).read_text()))
+            g = gaps[a["file"]]
+            row = {
+                "benchmark": "LFW View 2 (10-fold), shipped embedder, aligned by this detector",
+                "artifact": a["file"],
+                **g["our_landmarks"],
+                "teacher_alignment_accuracy": g["teacher_landmarks"]["accuracy_mean"],
+                "gap_pp": g["gap_pp"],
+            }
+            save_card(replace(card, accuracy=(*card.accuracy, row)), card_path(p))
+    head = next(a for a in artifacts if a["file"] == f"{args.name}-int8.onnx")
+    report = {
+        "model": args.name,
+        "weights": str(args.model),
+        "params": count_params(model),
+        "mmacs": {str(s): round(detector_macs(model, s) / 1e6, 2) for s in SIZES},
+        "test_photos": len(test),
+        "score_threshold": SCORE_THRESHOLD,
+        "nms_iou": NMS_IOU,
+        "recall": head["recall"],
+        "precision": head["precision_at_threshold"],
+        "nme": head["nme"],
+        "latency_ms_p50": head["latency_ms_p50"],
+        "lfw_gap_pp": head["lfw_gap_pp"],
+        "lfw": gaps,
+        "artifacts": artifacts,
+        "machine": f"{platform.machine()}, {platform.processor() or platform.system()}",
+        "command": "python -m squeezerface.converters.convert_detector "
+        + " ".join(sys.argv[1:] if argv is None else argv),
+        "minutes": round((time.monotonic() - start) / 60, 2),
+    }
+    stem = args.report or args.out / "detector"
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
+    stem.with_suffix(".md").write_text(markdown(report))
+    print(markdown(report))
+    if args.ship:
+        args.ship.mkdir(parents=True, exist_ok=True)
+        for suffix in SHIPPED:
+            src = args.out / f"{args.name}-{suffix}"
+            for f in (src, card_path(src)):
+                shutil.copyfile(f, args.ship / f.name)
+                print(f"shipped {args.ship / f.name}")
+    return 0
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        f"# Face detector `{report['model']}`: {report['params']:,} params, "
+        + ", ".join(f"{v} MMACs at {k}" for k, v in report["mmacs"].items()),
+        "",
+        f"Held-out teacher labels: {report['test_photos']} photos (celeba_wild identities held out from "
+        f"training, a tenth of the utkface sample). Score threshold {report['score_threshold']}, NMS IoU "
+        f"{report['nms_iou']}, match at IoU >= 0.5; NME = mean landmark error / inter-ocular distance. "
+        "Latency: `FaceDetector.detect` (letterbox + network + decoding + NMS), single thread, median of 100 "
+        f"runs ({report['machine']}).",
+        "",
+        "| artifact | size KB | input | recall | precision | NME | p50 ms | LFW gap pp |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for a in report["artifacts"]:
+        for s in a["input_sizes"]:
+            r = at_threshold(a["sweep"][str(s)], report["score_threshold"])
+            gap = a["lfw_gap_pp"] if a["lfw_gap_pp"] is not None and s == a["input_sizes"][0] else ""
+            nme = "n/a" if r["nme_mean"] is None else f"{r['nme_mean']:.4f}"
+            lines.append(
+                f"| `{a['file']}` | {a['size_bytes'] / 1024:.0f} | {s} | {r['recall']:.4f} "
+                f"| {r['precision']:.4f} | {nme} | {a['latency_ms_p50'][str(s)]:.2f} | {gap} |"
+            )
+    for name, g in report.get("lfw", {}).items():
+        t, o = g["teacher_landmarks"], g["our_landmarks"]
+        lines += [
+            "",
+            f"LFW View 2 with the shipped embedder `{g['embedder']}`, aligned by `{name}`: "
+            f"{100 * o['accuracy_mean']:.2f} % ± {100 * o['accuracy_std']:.2f} ({g['no_face_ours']} photos "
+            "without a detection, aligned from a centred box); aligned by the dlib teacher: "
+            f"{100 * t['accuracy_mean']:.2f} % ± {100 * t['accuracy_std']:.2f} "
+            f"({g['no_face_teacher']} without a detection). Gap: {g['gap_pp']:.2f} pp.",
+        ]
+    lines += ["", f"Made by `{report['command']}` in {report['minutes']} min.", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""Cross-layer range equalization for SqueezerFaceNet before int8 quantization.
+
+int8 activations are quantized per tensor: one scale for all channels of a layer's output. When one channel
+of the stem spans [0, 20] and another [0, 0.5], the second keeps only a few levels and the network loses
+accuracy (measured: LFW -0.30 pp with every layer int8, against -0.15 pp with the stem left in float).
+
+ReLU and max-pooling commute with a positive per-channel scale, so channel i of a conv+BN output can be
+divided by s_i (BN's gamma and beta) and the next convolution's input channel i multiplied by s_i without
+changing the function. Choosing s_i = sqrt(a_i / w_i), with a_i the channel's activation range on
+calibration faces and w_i the largest weight the next layer applies to it, makes both equal to
+sqrt(a_i w_i): activation ranges shrink toward each other while the next layer's per-channel weight ranges
+stay balanced (the data-free quantization idea of Nagel et al., 2019, with measured activation ranges).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from squeezerface.pruning.model import Fire, SqueezerFaceNet
+
+
+def _scale_output(conv_bn: nn.Sequential, s: torch.Tensor) -> None:
+    bn = conv_bn[1]
+    bn.weight.data /= s
+    bn.bias.data /= s
+
+
+def _scale_input(conv: nn.Conv2d, s: torch.Tensor, offset: int = 0) -> None:
+    conv.weight.data[:, offset : offset + len(s)] *= s[None, :, None, None]
+
+
+def _ranges(model: SqueezerFaceNet, x: torch.Tensor, modules: list[nn.Module]) -> list[torch.Tensor]:
+    """Per-channel max of relu(module output) over the batch."""
+    found: dict[int, torch.Tensor] = {}
+
+    def hook(i: int):
+        def f(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+            found[i] = torch.relu(output).amax(dim=(0, 2, 3))
+
+        return f
+
+    handles = [m.register_forward_hook(hook(i)) for i, m in enumerate(modules)]
+    with torch.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    return [found[i] for i in range(len(modules))]
+
+
+def _pair_scale(act: torch.Tensor, weight_in: torch.Tensor, floor: float = 1e-6) -> torch.Tensor:
+    s = torch.sqrt(act.clamp_min(floor) / weight_in.clamp_min(floor))
+    return s.clamp(1e-3, 1e3)
+
+
+def equalize(model: SqueezerFaceNet, calibration: np.ndarray, rounds: int = 2) -> SqueezerFaceNet:
+    """Equalize, in place, every producer -> consumer pair: stem -> first squeeze, squeeze -> both expands,
+    expands -> next squeeze (or the head). `calibration` is a normalised NCHW float batch."""
+    model.eval()
+    x = torch.from_numpy(calibration)
+    fires = [m for m in model.features if isinstance(m, Fire)]
+    for _ in range(rounds):
+        # stem -> first squeeze
+        (a,) = _ranges(model, x, [model.stem])
+        w = fires[0].squeeze[0].weight.abs().amax(dim=(0, 2, 3))
+        s = _pair_scale(a, w)
+        _scale_output(model.stem, s)
+        _scale_input(fires[0].squeeze[0], s)
+        for k, fire in enumerate(fires):
+            # squeeze -> expand1, expand3
+            (a,) = _ranges(model, x, [fire.squeeze])
+            w = torch.maximum(
+                fire.expand1[0].weight.abs().amax(dim=(0, 2, 3)),
+                fire.expand3[0].weight.abs().amax(dim=(0, 2, 3)),
+            )
+            s = _pair_scale(a, w)
+            _scale_output(fire.squeeze, s)
+            _scale_input(fire.expand1[0], s)
+            _scale_input(fire.expand3[0], s)
+            # expand1 | expand3 -> next squeeze (or the head), channels in concat order
+            consumer = fires[k + 1].squeeze[0] if k + 1 < len(fires) else model.head[0]
+            a1, a3 = _ranges(model, x, [fire.expand1, fire.expand3])
+            w = consumer.weight.abs().amax(dim=(0, 2, 3))
+            n1 = len(a1)
+            s1, s3 = _pair_scale(a1, w[:n1]), _pair_scale(a3, w[n1:])
+            _scale_output(fire.expand1, s1)
+            _scale_output(fire.expand3, s3)
+            _scale_input(consumer, torch.cat([s1, s3]))
+    return model

@@ -1,0 +1,187 @@
+"""Composed training images for the detector: teach scale, position, rotation and "no face here".
+
+The labelled photos are small crops with one large centred face, which alone would teach the detector that
+faces are big and in the middle. Each training canvas therefore pastes 1-4 labelled photos at random
+scales (faces of `min_face`..`max_face` px), places and rotations (+-30 degrees) onto a face-free
+background (synthetic textures and clutter), with partial occlusion by later pastes, then applies mirror,
+colour, blur, noise and JPEG. A share of canvases has no face at all. Faces cut by the canvas edge or
+mostly covered by a later paste become *ignore* regions: no loss either way there.
+
+Every draw comes from a generator seeded by (seed, epoch, index), so a resumed run sees the same images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+FLIP_ORDER = [1, 0, 2, 4, 3]  # landmarks after a mirror: swap eyes and mouth corners
+
+
+@dataclass(frozen=True)
+class Sample:
+    image: np.ndarray  # (S, S, 3) uint8 RGB
+    boxes: np.ndarray  # (F, 4) x1y1x2y2 of labelled faces
+    landmarks: np.ndarray  # (F, 5, 2)
+    ignore: np.ndarray  # (G, 4) boxes where no loss is taken
+
+
+@dataclass(frozen=True)
+class LabelledPhoto:
+    image: np.ndarray
+    boxes: np.ndarray  # (F, 4)
+    landmarks: np.ndarray  # (F, 5, 2)
+
+
+def texture(size: int, rng: np.random.Generator) -> np.ndarray:
+    """A face-free background: multi-scale coloured noise, gradients and random shapes."""
+    img = np.zeros((size, size, 3), np.float32)
+    for cells in rng.choice([2, 4, 8, 16, 32], size=3, replace=False):
+        noise = rng.uniform(0, 255, (cells, cells, 3)).astype(np.float32)
+        img += cv2.resize(noise, (size, size), interpolation=cv2.INTER_CUBIC) * rng.uniform(0.2, 0.6)
+    img = img / max(img.max(), 1.0) * 255.0
+    canvas = np.clip(img, 0, 255).astype(np.uint8)
+    for _ in range(int(rng.integers(0, 8))):
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        p1 = tuple(int(v) for v in rng.integers(0, size, 2))
+        p2 = tuple(int(v) for v in rng.integers(0, size, 2))
+        kind = rng.integers(0, 3)
+        if kind == 0:
+            cv2.rectangle(canvas, p1, p2, colour, int(rng.choice([-1, 1, 2, 4])))
+        elif kind == 1:
+            cv2.line(canvas, p1, p2, colour, int(rng.integers(1, 6)))
+        else:
+            cv2.circle(canvas, p1, int(rng.integers(3, size // 3)), colour, int(rng.choice([-1, 2])))
+    return canvas
+
+
+def _box_area(b: np.ndarray) -> np.ndarray:
+    return np.maximum(b[..., 2] - b[..., 0], 0) * np.maximum(b[..., 3] - b[..., 1], 0)
+
+
+def _intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Area of a (N, 4) boxes intersected with one box b (4,)."""
+    w = np.minimum(a[:, 2], b[2]) - np.maximum(a[:, 0], b[0])
+    h = np.minimum(a[:, 3], b[3]) - np.maximum(a[:, 1], b[1])
+    return np.maximum(w, 0) * np.maximum(h, 0)
+
+
+def paste(
+    canvas: np.ndarray,
+    photo: LabelledPhoto,
+    face_px: float,
+    centre: tuple[float, float],
+    angle: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Warp `photo` so its first face is `face_px` wide, centred at `centre`, rotated by `angle` degrees;
+    returns its faces' boxes and landmarks on the canvas and the quadrilateral it now covers (as a box).
+
+    A rotated face keeps a square box of its own size around the rotated box centre (not the larger
+    axis-aligned hull), so the box means "this face, this big" at any roll angle."""
+    b0 = photo.boxes[0]
+    scale = face_px / max(b0[2] - b0[0], 1.0)
+    src_c = ((b0[0] + b0[2]) / 2, (b0[1] + b0[3]) / 2)
+    m = cv2.getRotationMatrix2D(src_c, angle, scale)
+    m[:, 2] += np.array(centre) - np.array(src_c)
+    size = canvas.shape[0]
+    h, w = photo.image.shape[:2]
+    warped = cv2.warpAffine(photo.image, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
+    mask = cv2.warpAffine(np.full((h, w), 255, np.uint8), m, (size, size), flags=cv2.INTER_NEAREST)
+    feather = cv2.GaussianBlur(mask, (0, 0), 1.0).astype(np.float32)[..., None] / 255.0
+    canvas[:] = (canvas * (1 - feather) + warped * feather).astype(np.uint8)
+
+    def apply(xy: np.ndarray) -> np.ndarray:
+        return xy @ m[:, :2].T + m[:, 2]
+
+    centres = apply(
+        np.stack(
+            [(photo.boxes[:, 0] + photo.boxes[:, 2]) / 2, (photo.boxes[:, 1] + photo.boxes[:, 3]) / 2], 1
+        )
+    )
+    half = (
+        np.stack([photo.boxes[:, 2] - photo.boxes[:, 0], photo.boxes[:, 3] - photo.boxes[:, 1]], 1)
+        * scale
+        / 2
+    )
+    boxes = np.concatenate([centres - half, centres + half], axis=1)
+    landmarks = apply(photo.landmarks.reshape(-1, 2)).reshape(-1, 5, 2)
+    ys, xs = np.nonzero(mask)
+    cover = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32) if xs.size else np.zeros(4)
+    return boxes, landmarks, cover
+
+
+def compose(
+    photos: list[LabelledPhoto],
+    rng: np.random.Generator,
+    size: int = 160,
+    min_face: float = 20.0,
+    max_face: float = 150.0,
+    negative: bool = False,
+) -> Sample:
+    """One training canvas (see the module docstring)."""
+    canvas = texture(size, rng)
+    boxes: list[np.ndarray] = []
+    lms: list[np.ndarray] = []
+    ignore: list[np.ndarray] = []
+    if not negative:
+        for photo in photos:
+            face_px = float(np.exp(rng.uniform(np.log(min_face), np.log(max_face))))
+            centre = (float(rng.uniform(0.1, 0.9) * size), float(rng.uniform(0.1, 0.9) * size))
+            angle = float(rng.uniform(-30, 30)) if rng.random() < 0.5 else float(rng.uniform(-8, 8))
+            b, lm, cover = paste(canvas, photo, face_px, centre, angle)
+            if boxes:  # a later paste occludes earlier faces: mostly covered ones become ignore regions
+                prev = np.concatenate(boxes)
+                covered = _intersection(prev, cover) / np.maximum(_box_area(prev), 1e-6)
+                start = 0
+                for k, chunk in enumerate(boxes):
+                    n = len(chunk)
+                    hidden = covered[start : start + n] > 0.4
+                    if hidden.any():
+                        ignore.append(chunk[hidden])
+                        boxes[k], lms[k] = chunk[~hidden], lms[k][~hidden]
+                    start += n
+            boxes.append(b)
+            lms.append(lm)
+    all_boxes = np.concatenate(boxes) if boxes else np.zeros((0, 4), np.float32)
+    all_lms = np.concatenate(lms) if lms else np.zeros((0, 5, 2), np.float32)
+    # faces cut by the canvas edge: keep when most of the box is inside, else ignore
+    clipped = np.clip(all_boxes, 0, size)
+    visible = _box_area(clipped) / np.maximum(_box_area(all_boxes), 1e-6)
+    inside = (all_lms >= 0).all(axis=(1, 2)) & (all_lms < size).all(axis=(1, 2))
+    keep = (visible > 0.7) & inside
+    drop = ~keep & (visible > 0.05)
+    ignore.append(clipped[drop])
+    all_boxes, all_lms = all_boxes[keep], all_lms[keep]
+    image = photometric(canvas, rng)
+    if rng.random() < 0.5:
+        image = np.ascontiguousarray(image[:, ::-1])
+        all_boxes = np.stack(
+            [size - all_boxes[:, 2], all_boxes[:, 1], size - all_boxes[:, 0], all_boxes[:, 3]], 1
+        )
+        all_lms = all_lms[:, FLIP_ORDER].copy()
+        all_lms[..., 0] = size - all_lms[..., 0]
+        ig = np.concatenate(ignore) if ignore else np.zeros((0, 4), np.float32)
+        ignore = [np.stack([size - ig[:, 2], ig[:, 1], size - ig[:, 0], ig[:, 3]], 1)] if len(ig) else []
+    ig = np.concatenate(ignore).astype(np.float32) if ignore else np.zeros((0, 4), np.float32)
+    return Sample(image, all_boxes.astype(np.float32), all_lms.astype(np.float32), ig)
+
+
+def photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    x = img.astype(np.float32)
+    x = x * rng.uniform(0.6, 1.4) + rng.uniform(-30, 30)
+    grey = x.mean(axis=2, keepdims=True)
+    x = grey + (x - grey) * rng.uniform(0.5, 1.5)
+    if rng.random() < 0.1:
+        x = np.repeat(x.mean(axis=2, keepdims=True), 3, axis=2)
+    if rng.random() < 0.3:
+        x = x + rng.normal(0, rng.uniform(2, 10), x.shape)
+    out = np.clip(x, 0, 255).astype(np.uint8)
+    if rng.random() < 0.25:
+        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.5, 1.8))
+    if rng.random() < 0.25:
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(25, 90))])
+        if ok:
+            out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    return np.ascontiguousarray(out)

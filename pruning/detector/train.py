@@ -1,0 +1,292 @@
+"""Train the tiny face detector on composed canvases of teacher-labelled photos (never LFW).
+
+    python -m squeezerface.pruning.detector.train --labels runs/detector/labels.json --out runs/detector/train
+
+Targets (anchor-free, one prior per location): a face is assigned to the strides whose scale suits it
+(8: faces 12-80 px, 16: 32-160 px, 32: 64+ px), and there to the locations within one stride of its centre
+(always at least the nearest one). Losses: sigmoid focal loss on the score over every location outside
+ignore regions (normalised by the number of positives), smooth L1 on box (centre offset, log size) and on
+the 5 landmarks, both in units of the stride. Resumable: a checkpoint every epoch and every
+`--checkpoint-minutes`; `--resume` continues exactly (canvases are functions of (seed, epoch, index)).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from squeezerface._progress import progress
+from squeezerface.pruning.detector.compose import LabelledPhoto, Sample, compose
+from squeezerface.pruning.detector.model import (
+    STRIDES,
+    DetectorSpec,
+    TinyFaceDetector,
+    count_params,
+    save_detector,
+)
+
+SCALE_RANGES = {8: (12.0, 80.0), 16: (32.0, 160.0), 32: (64.0, 1e9)}
+MIN_FACE = 12.0
+
+
+@dataclass(frozen=True)
+class DetTrainConfig:
+    labels: str = "runs/detector/labels.json"
+    out: str = "runs/detector/train"
+    spec: str = DetectorSpec().to_text()
+    size: int = 160
+    epochs: int = 30
+    samples_per_epoch: int = 8000
+    batch: int = 64
+    lr: float = 4e-3
+    weight_decay: float = 1e-4
+    negative_share: float = 0.1
+    workers: int = 1
+    threads: int = 1
+    seed: int = 0
+    checkpoint_minutes: float = 10.0
+    max_steps: int | None = None
+
+
+def grid(size: int) -> np.ndarray:
+    out = []
+    for s in STRIDES:
+        n = -(-size // s)
+        ys, xs = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+        out.append(np.stack([(xs.ravel() + 0.5) * s, (ys.ravel() + 0.5) * s, np.full(n * n, s)], axis=1))
+    return np.concatenate(out).astype(np.float32)
+
+
+def assign(sample: Sample, priors: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-location training targets of one canvas (see the module docstring)."""
+    a = len(priors)
+    cls = np.zeros(a, np.float32)
+    weight = np.ones(a, np.float32)
+    box_t = np.zeros((a, 4), np.float32)
+    lm_t = np.zeros((a, 10), np.float32)
+    owner_size = np.full(a, np.inf, np.float32)
+    cx, cy, s = priors[:, 0], priors[:, 1], priors[:, 2]
+    for g in sample.ignore:
+        weight[(cx >= g[0]) & (cx <= g[2]) & (cy >= g[1]) & (cy <= g[3])] = 0.0
+    for b, lm in zip(sample.boxes, sample.landmarks, strict=True):
+        w, h = b[2] - b[0], b[3] - b[1]
+        size = max(w, h)
+        fcx, fcy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+        inside = (cx >= b[0]) & (cx <= b[2]) & (cy >= b[1]) & (cy <= b[3])
+        if size < MIN_FACE:
+            weight[inside] = 0.0
+            continue
+        for stride, (lo, hi) in SCALE_RANGES.items():
+            if not lo <= size < hi:
+                continue
+            level = s == stride
+            near = level & (np.abs(cx - fcx) <= stride) & (np.abs(cy - fcy) <= stride)
+            if not near.any():
+                d = np.where(level, (cx - fcx) ** 2 + (cy - fcy) ** 2, np.inf)
+                near = np.zeros(a, bool)
+                near[int(np.argmin(d))] = True
+            take = near & (size < owner_size)  # a location shared by two faces belongs to the smaller
+            idx = np.flatnonzero(take)
+            if idx.size == 0:
+                continue
+            owner_size[idx] = size
+            cls[idx] = 1.0
+            weight[idx] = 1.0
+            box_t[idx] = np.stack(
+                [
+                    (fcx - cx[idx]) / stride,
+                    (fcy - cy[idx]) / stride,
+                    np.full(idx.size, math.log(max(w, 1.0) / stride)),
+                    np.full(idx.size, math.log(max(h, 1.0) / stride)),
+                ],
+                axis=1,
+            )
+            lm_t[idx] = ((lm[None, :, :] - priors[idx, None, :2]) / stride).reshape(idx.size, 10)
+        # locations inside a face but not assigned to it: no score loss (neither face nor background)
+        weight[inside & (cls == 0)] = 0.0
+    return {"cls": cls, "weight": weight, "box": box_t, "lm": lm_t}
+
+
+def load_photos(labels_path: Path, split: str) -> list[tuple[Path, np.ndarray, np.ndarray]]:
+    data = json.loads(labels_path.read_text())
+    root = Path(data["data_root"])
+    out = []
+    for r in data["records"]:
+        if r["split"] != split or not r["usable"]:
+            continue
+        boxes = np.array([f["box"] for f in r["faces"]], np.float32)
+        lms = np.array([f["landmarks"] for f in r["faces"]], np.float32)
+        out.append((root / r["path"], boxes, lms))
+    return out
+
+
+class ComposedCanvases(torch.utils.data.Dataset):
+    def __init__(self, photos: list, cfg: DetTrainConfig) -> None:
+        self.photos = photos
+        self.cfg = cfg
+        self.priors = grid(cfg.size)
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return self.cfg.samples_per_epoch
+
+    def _photo(self, k: int) -> LabelledPhoto:
+        path, boxes, lms = self.photos[k]
+        image = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        # the largest face first: `paste` scales by the first face
+        order = np.argsort(-(boxes[:, 2] - boxes[:, 0]))
+        return LabelledPhoto(image, boxes[order], lms[order])
+
+    def __getitem__(self, index: int) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng([self.cfg.seed, self.epoch, index])
+        negative = rng.random() < self.cfg.negative_share
+        count = int(rng.choice([1, 1, 1, 2, 2, 3, 4]))
+        picks = rng.integers(0, len(self.photos), count)
+        photos = [] if negative else [self._photo(int(k)) for k in picks]
+        sample = compose(photos, rng, size=self.cfg.size, negative=negative)
+        targets = assign(sample, self.priors)
+        x = (sample.image.astype(np.float32) - 127.5) / 128.0
+        return {"x": np.ascontiguousarray(x.transpose(2, 0, 1)), **targets}
+
+
+def focal_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    p = torch.sigmoid(logits)
+    ce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    pt = p * target + (1 - p) * (1 - target)
+    alpha = 0.25 * target + 0.75 * (1 - target)
+    return (alpha * (1 - pt) ** 2 * ce * weight).sum()
+
+
+def detection_loss(
+    out: torch.Tensor, batch: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, dict[str, float]]:
+    pos = batch["cls"] > 0
+    n_pos = max(float(pos.sum()), 1.0)
+    l_cls = focal_loss(out[..., 0], batch["cls"], batch["weight"]) / n_pos
+    l_box = F.smooth_l1_loss(out[..., 1:5][pos], batch["box"][pos], reduction="sum", beta=0.1) / n_pos
+    l_lm = F.smooth_l1_loss(out[..., 5:15][pos], batch["lm"][pos], reduction="sum", beta=0.1) / n_pos
+    total = l_cls + l_box + 0.5 * l_lm
+    return total, {"cls": float(l_cls.detach()), "box": float(l_box.detach()), "lm": float(l_lm.detach())}
+
+
+def _lr(cfg: DetTrainConfig, step: int, total: int) -> float:
+    warm = 300
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(total - warm, 1)))
+
+
+def train(cfg: DetTrainConfig, resume: bool = False, show_progress: bool = True) -> dict:
+    torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    model = TinyFaceDetector(DetectorSpec.from_text(cfg.spec))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    photos = load_photos(Path(cfg.labels), "train")
+    data = ComposedCanvases(photos, cfg)
+    steps_per_epoch = cfg.samples_per_epoch // cfg.batch
+    total = steps_per_epoch * cfg.epochs
+    state = {"epoch": 0, "step": 0, "minutes": 0.0, "log": []}
+    ckpt = out / "checkpoint.pt"
+    if resume and ckpt.exists():
+        saved = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["opt"])
+        state = saved["state"]
+    start = time.monotonic() - state["minutes"] * 60
+    last_ckpt = time.monotonic()
+
+    def checkpoint() -> None:
+        state["minutes"] = (time.monotonic() - start) / 60
+        torch.save(
+            {"model": model.state_dict(), "opt": opt.state_dict(), "state": state, "config": asdict(cfg)},
+            ckpt,
+        )
+
+    while state["epoch"] < cfg.epochs:
+        data.epoch = state["epoch"]
+        skip = state["step"] - state["epoch"] * steps_per_epoch  # steps already done in this epoch
+        sampler = list(range(skip * cfg.batch, steps_per_epoch * cfg.batch))
+        loader = torch.utils.data.DataLoader(
+            torch.utils.data.Subset(data, sampler),
+            batch_size=cfg.batch,
+            num_workers=cfg.workers,
+            persistent_workers=False,
+            drop_last=True,
+        )
+        model.train()
+        sums: dict[str, float] = {}
+        n = 0
+        for batch in progress(loader, len(loader), f"epoch {state['epoch'] + 1}/{cfg.epochs}", show_progress):
+            for g in opt.param_groups:
+                g["lr"] = _lr(cfg, state["step"], total)
+            loss, parts = detection_loss(model(batch["x"]), batch)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            state["step"] += 1
+            n += 1
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v
+            if time.monotonic() - last_ckpt > cfg.checkpoint_minutes * 60:
+                checkpoint()
+                last_ckpt = time.monotonic()
+            if cfg.max_steps is not None and state["step"] >= cfg.max_steps:
+                break
+        state["log"].append({"epoch": state["epoch"] + 1, **{k: v / max(n, 1) for k, v in sums.items()}})
+        state["epoch"] += 1
+        checkpoint()
+        if cfg.max_steps is not None and state["step"] >= cfg.max_steps:
+            break
+    model.eval()
+    save_detector(
+        model,
+        out / "final",
+        config=asdict(cfg),
+        train_photos=len(photos),
+        steps=state["step"],
+        minutes=round((time.monotonic() - start) / 60, 2),
+        log=state["log"],
+    )
+    return {
+        "params": count_params(model),
+        "steps": state["step"],
+        "minutes": round((time.monotonic() - start) / 60, 2),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    d = DetTrainConfig()
+    parser = argparse.ArgumentParser(
+        prog="python -m squeezerface.pruning.detector.train",
+        description="Train the tiny face detector (score, box, 5 landmarks) on composed canvases of teacher-"
+        "labelled utkface/celeba_wild photos. Checkpoints every epoch; --resume continues exactly.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    for name, value in asdict(d).items():
+        flag = "--" + name.replace("_", "-")
+        kind = type(value) if value is not None else int
+        parser.add_argument(flag, type=kind, default=value)
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    parser.add_argument("--quiet", action="store_true")
+    args = vars(parser.parse_args(argv))
+    resume, quiet = args.pop("resume"), args.pop("quiet")
+    result = train(DetTrainConfig(**args), resume=resume, show_progress=not quiet)
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,114 @@
+"""The models shipped inside the package: found offline, checked against their cards, runnable with the
+runtime dependencies alone (torch, the converters' and the teacher's packages blocked), and in agreement
+with each other."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from squeezerface.embed import FaceEmbeddingModel
+from squeezerface.modelcard import load_card
+from squeezerface.shipped import DEFAULT_EMBEDDER, model_path, shipped_models
+
+EXPECTED = {
+    "squeezerfacenet-980k-fp32.onnx",
+    "squeezerfacenet-980k-int8.onnx",
+    "squeezerfacenet-980k-int8.tflite",
+}
+
+
+def _faces(n: int = 8) -> np.ndarray:
+    import cv2
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(30, 230, (n, 7, 7, 3)).astype(np.float32)
+    return np.stack(
+        [np.clip(cv2.resize(b, (112, 112), interpolation=cv2.INTER_CUBIC), 0, 255) for b in base]
+    ).astype(np.uint8)
+
+
+def test_the_default_artifacts_are_shipped() -> None:
+    assert set(shipped_models()) >= EXPECTED
+    assert DEFAULT_EMBEDDER in EXPECTED
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_card_matches_file_and_says_what_users_need(name: str) -> None:
+    card = load_card(model_path(name))  # verifies SHA-256
+    assert card.file == name and card.size_bytes == model_path(name).stat().st_size
+    assert card.params < 1_000_000 and card.embedding_size == 128
+    assert "research use only" in card.licence
+    assert card.calibration is not None
+    assert {"far_1e-02", "far_1e-03", "far_1e-04", "eer"} <= {p.name for p in card.calibration.points}
+    assert card.calibration.impostor_pairs >= 10_000  # enough to support FAR 1e-4
+    assert "lfw" not in card.calibration.source.lower()
+    assert card.parity["faces"] >= 500
+    rows = {r["artifact"]: r for r in card.accuracy}
+    assert name in rows and "torch fp32 (reference)" in rows
+
+
+def test_int8_artifacts_within_gates_of_fp32() -> None:
+    cards = {n: load_card(model_path(n)) for n in EXPECTED}
+    for name, card in cards.items():
+        floor = (0.995, 0.98) if card.precision == "int8" else (0.9999, 0.999)
+        assert card.parity["cosine_mean"] >= floor[0] and card.parity["cosine_min"] >= floor[1], name
+    rows = {r["artifact"]: r for r in cards["squeezerfacenet-980k-int8.onnx"].accuracy}
+    fp32 = rows["squeezerfacenet-980k-fp32.onnx"]["accuracy_mean"]
+    for int8 in ("squeezerfacenet-980k-int8.onnx", "squeezerfacenet-980k-int8.tflite"):
+        assert fp32 - rows[int8]["accuracy_mean"] <= 0.002 + 1e-9
+
+
+def test_shipped_artifacts_agree_on_faces() -> None:
+    faces = _faces()
+    embeddings = {n: FaceEmbeddingModel(n).get_feat(faces) for n in sorted(EXPECTED)}
+    ref = embeddings["squeezerfacenet-980k-fp32.onnx"]
+    for name, emb in embeddings.items():
+        assert emb.shape == (8, 128)
+        assert np.min(np.sum(emb * ref, axis=1)) > 0.97, name
+
+
+_NO_TORCH = textwrap.dedent(
+    """
+    import importlib.abc, json, sys
+    BLOCKED = {"torch", "torchvision", "tensorflow", "jax", "litert_torch", "ai_edge_quantizer", "onnx",
+               "onnxscript", "dlib", "face_recognition_models", "matplotlib", "tqdm", "PIL"}
+    class Block(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in BLOCKED:
+                raise ImportError(f"blocked in this test: {name}")
+    sys.meta_path.insert(0, Block())
+    import numpy as np
+    import squeezerface
+    from squeezerface.embed import FaceEmbeddingModel
+    from squeezerface.shipped import shipped_models
+    out = {}
+    for name in shipped_models():
+        m = FaceEmbeddingModel(name).prepare(threads=1)
+        e = m.get_feat(np.full((2, 112, 112, 3), 128, np.uint8))
+        out[name] = [list(e.shape), m.card.threshold("far_1e-3")]
+    heavy = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
+    print(json.dumps({"models": out, "heavy": heavy}))
+    """
+)
+
+
+def test_runtime_runs_every_shipped_model_without_torch() -> None:
+    done = subprocess.run([sys.executable, "-c", _NO_TORCH], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(result["models"]) >= EXPECTED
+    assert all(shape == [2, 128] for shape, _ in result["models"].values())
+    assert result["heavy"] == []
+
+
+def test_import_squeezerface_is_light() -> None:
+    heavy = "('torch', 'cv2', 'onnxruntime')"
+    code = f"import sys, squeezerface; print(sorted(m for m in {heavy} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "[]", done.stderr
