@@ -49,9 +49,12 @@ def _ranges(model: SqueezerFaceNet, x: torch.Tensor, modules: list[nn.Module]) -
     return [found[i] for i in range(len(modules))]
 
 
-def _pair_scale(act: torch.Tensor, weight_in: torch.Tensor, floor: float = 1e-6) -> torch.Tensor:
-    s = torch.sqrt(act.clamp_min(floor) / weight_in.clamp_min(floor))
-    return s.clamp(1e-3, 1e3)
+def _pair_scale(act: torch.Tensor, weight_in: torch.Tensor) -> torch.Tensor:
+    """sqrt(a / w) per channel, and 1 for channels that never fire on the calibration faces (nothing to
+    balance; scaling them would only inflate their BatchNorm bias)."""
+    alive = (act > 1e-4 * act.max().clamp_min(1e-12)) & (weight_in > 0)
+    s = torch.sqrt(act.clamp_min(1e-12) / weight_in.clamp_min(1e-12)).clamp(1e-3, 1e3)
+    return torch.where(alive, s, torch.ones_like(s))
 
 
 def equalize(model: SqueezerFaceNet, calibration: np.ndarray, rounds: int = 2) -> SqueezerFaceNet:

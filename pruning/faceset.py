@@ -18,6 +18,9 @@ import numpy as np
 
 from squeezerface.align import ALIGNED_SIZE
 from squeezerface.pruning.data import CANVAS, MARGIN
+from squeezerface.pruning.photometric import Photometric, photometric
+
+FACE_JITTER = Photometric()  # the strengths the committed embedder weights were trained with
 
 MEAN, SCALE = 127.5, 128.0
 """Input normalisation: RGB uint8 -> (x - 127.5) / 128, the common face-embedder convention."""
@@ -80,21 +83,7 @@ def augment(canvas: np.ndarray, rng: np.random.Generator, flip: bool) -> np.ndar
     )
     if flip:
         out = out[:, ::-1]
-    img = out.astype(np.float32)
-    # brightness, contrast, saturation
-    img = img * rng.uniform(0.7, 1.3) + rng.uniform(-25, 25)
-    grey = img.mean(axis=2, keepdims=True)
-    img = grey + (img - grey) * rng.uniform(0.6, 1.4)
-    if rng.random() < 0.1:
-        img = np.repeat(img.mean(axis=2, keepdims=True), 3, axis=2)
-    img = np.clip(img, 0, 255).astype(np.uint8)
-    if rng.random() < 0.2:
-        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 1.5))
-    if rng.random() < 0.2:
-        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 90))])
-        if ok:
-            img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
-    return np.ascontiguousarray(img)
+    return photometric(out, rng, FACE_JITTER)
 
 
 def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:

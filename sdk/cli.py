@@ -149,7 +149,11 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model", default=None, help="shipped model name or model file (default: the shipped int8 ONNX)"
     )
-    p.add_argument("--locator", default="dlib", help="face detector + landmarks (an embedder name)")
+    p.add_argument(
+        "--locator",
+        default="tinyface",
+        help="face detector + landmarks: tinyface (shipped), a detector file, or an embedder name (dlib)",
+    )
     p.add_argument("--out", type=Path, required=True, help="where to write the calibrated card (JSON)")
     p.add_argument("--workers", type=int, default=1, help="worker processes")
     p.add_argument("--cache", type=Path, default=None, help="embedding cache file (default: user cache)")
@@ -225,6 +229,57 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+EXIT_DIFFERENT = 1
+
+
+def _add_verify(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "verify",
+        help="are two photos of the same person? (shipped detector + embedder, offline)",
+        description="Detect the face in each photo, align it, embed it with the shipped SqueezerFaceNet "
+        "and compare the cosine score with the model card's threshold at the chosen false-accept rate.",
+        epilog="exit status: 0 same person, 1 different people, 2 bad input (no face, unreadable photo...), "
+        "3 a missing extra",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("image_a", type=Path)
+    p.add_argument("image_b", type=Path)
+    p.add_argument(
+        "--far", default="1e-3", help="operating point: a calibrated FAR (1e-2, 1e-3, 1e-4) or eer"
+    )
+    p.add_argument(
+        "--threshold", type=float, default=None, help="explicit cosine threshold (overrides --far)"
+    )
+    p.add_argument(
+        "--policy", choices=("largest", "central", "error"), default="largest", help="several faces"
+    )
+    p.add_argument("--model", default=None, help="embedder: shipped name or model file (default: int8 ONNX)")
+    p.add_argument("--detector", default=None, help="detector: shipped name or model file")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_cmd_verify)
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    import json
+
+    from squeezerface.shipped import DEFAULT_DETECTOR, DEFAULT_EMBEDDER
+    from squeezerface.verify import FaceVerifier
+
+    far = args.far if args.far.lower() == "eer" else float(args.far)
+    verifier = FaceVerifier(
+        args.model or DEFAULT_EMBEDDER, args.detector or DEFAULT_DETECTOR, policy=args.policy
+    )
+    match = verifier.verify(args.image_a, args.image_b, far=far, threshold=args.threshold)
+    if args.json:
+        print(json.dumps(match.to_dict()))
+    else:
+        verdict = "same person" if match.same else "different people"
+        print(
+            f"{verdict}: cosine {match.score:.4f}, threshold {match.threshold:.4f} ({match.operating_point})"
+        )
+    return EXIT_OK if match.same else EXIT_DIFFERENT
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="squeezerface",
@@ -235,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"squeezerface {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_verify(sub)
     _add_eval(sub)
     _add_calibrate(sub)
     _add_models(sub)

@@ -16,6 +16,7 @@ import numpy as np
 from squeezerface.backends import Backend, open_backend
 from squeezerface.face import Face
 from squeezerface.modelcard import ModelCard, load_card
+from squeezerface.shipped import DEFAULT_DETECTOR, model_path
 
 STRIDES = (8, 16, 32)
 
@@ -33,12 +34,19 @@ class Letterbox:
         return (xy - np.array([self.pad_x, self.pad_y], np.float32)) / self.scale
 
 
-def letterbox(image: np.ndarray, size: int, fill: int = 0) -> tuple[np.ndarray, Letterbox]:
-    """Resize to fit `size` x `size` keeping the aspect ratio, centred on a `fill` background."""
+def letterbox(
+    image: np.ndarray, size: int, fill: int = 0, upscale: bool = False
+) -> tuple[np.ndarray, Letterbox]:
+    """Fit into `size` x `size` keeping the aspect ratio, centred on a `fill` background.
+
+    Images smaller than the input are not enlarged unless `upscale`: the detector is trained for faces up to
+    ~95 % of a 160 input, and blowing a small photo up to a larger input would push its face past that."""
     import cv2
 
     h, w = image.shape[:2]
     scale = size / max(h, w)
+    if not upscale:
+        scale = min(scale, 1.0)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     resized = cv2.resize(image, (nw, nh), interpolation=interp)
@@ -126,14 +134,12 @@ class FaceDetector:
 
     def __init__(
         self,
-        model: str | Path,
+        model: str | Path = DEFAULT_DETECTOR,
         input_size: int | None = None,
         score_threshold: float | None = None,
         nms_iou: float | None = None,
         verify: bool = True,
     ) -> None:
-        from squeezerface.shipped import model_path
-
         self.path = model_path(str(model))
         self.card: ModelCard = load_card(self.path, verify=verify)
         settings = self.card.training.get("detection", {})

@@ -63,3 +63,14 @@ class ModelFileError(SqueezerfaceError):
 
 class CalibrationError(SqueezerfaceError):
     """Too few pairs (or only one kind) to calibrate thresholds."""
+
+
+class MultipleFacesError(SqueezerfaceError):
+    """Several faces where the policy requires exactly one."""
+
+    def __init__(self, source: str, count: int) -> None:
+        self.source = source
+        self.count = count
+        super().__init__(
+            f"{count} faces found in {source}: use policy 'largest' or 'central' to pick one or crop"
+        )

@@ -7,9 +7,11 @@ names it, raised after all other photos were embedded and cached.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import platform
 import shlex
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -242,7 +244,10 @@ def markdown_report(record: dict, title: str) -> str:
 
 
 def write_outputs(ev: Evaluation, out_dir: Path, name: str, command: Sequence[str] | str) -> dict[str, Path]:
-    """Write `<name>.json`, `<name>.md`, `<name>_roc.png`, `<name>_det.png` into `out_dir`."""
+    """Write `<name>.json`, `<name>.md`, `<name>_roc.png`, `<name>_det.png` into `out_dir`.
+
+    The plots need matplotlib (the `teacher`, `bench` or `dev` extras); a runtime-only install writes the
+    JSON and Markdown and says on stderr that the plots were skipped."""
     out_dir.mkdir(parents=True, exist_ok=True)
     record = evaluation_record(ev, command)
     paths = {
@@ -256,6 +261,9 @@ def write_outputs(ev: Evaluation, out_dir: Path, name: str, command: Sequence[st
     title = f"{short} on {ev.pairs.pairs_path.name} ({len(ev.pairs)} pairs)"
     paths["md"].write_text(markdown_report(record, title))
     curves = {short: (ev.scores, ev.pairs.labels())}
+    if importlib.util.find_spec("matplotlib") is None:
+        print("note: matplotlib is not installed, ROC/DET plots skipped", file=sys.stderr)
+        return {k: v for k, v in paths.items() if k in ("json", "md")}
     plot_roc(curves, paths["roc"], title=f"ROC: {title}")
     plot_det(curves, paths["det"], title=f"DET: {title}")
     return paths

@@ -16,6 +16,9 @@ from squeezerface.errors import ModelFileError
 DEFAULT_EMBEDDER = "squeezerfacenet-980k-int8.onnx"
 """int8 ONNX: a quarter of the fp32 size, faster on CPU, LFW accuracy within 0.2 pp of fp32 (see its card)."""
 
+DEFAULT_DETECTOR = "tinyface-int8.onnx"
+"""The tiny face detector with 5 landmarks (int8 ONNX, any input size that is a multiple of 32)."""
+
 _MODEL_SUFFIXES = (".onnx", ".tflite")
 
 

@@ -36,7 +36,7 @@ def calibrate_on_folder(
     pairs_file: Path | None = None,
     *,
     model: str | Path = DEFAULT_EMBEDDER,
-    locator: str = "dlib",
+    locator: str = "tinyface",
     fars: tuple[float, ...] = DEFAULT_FARS,
     cache_path: Path | None = None,
     workers: int = 1,

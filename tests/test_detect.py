@@ -81,3 +81,12 @@ def test_faces_come_back_in_image_coordinates_best_first() -> None:
     np.testing.assert_allclose(faces[0].box, [52 / 0.8, 1 / 0.8, 101 / 0.8, 66 / 0.8], atol=1e-3)
     np.testing.assert_allclose(faces[0].landmarks, (lm - [0, 40]) / 0.8, atol=1e-3)
     assert faces_from_output(raw, grid, box, 0.99, 0.4, image_shape) == []
+
+
+def test_small_images_are_not_enlarged_unless_asked() -> None:
+    image = np.full((50, 80, 3), 200, np.uint8)
+    canvas, box = letterbox(image, 160)
+    assert box.scale == 1.0 and (box.pad_x, box.pad_y) == (40, 55)
+    assert canvas[55:105, 40:120].min() == 200 and canvas.sum() == 200 * 3 * 50 * 80
+    _, enlarged = letterbox(image, 160, upscale=True)
+    assert enlarged.scale == 2.0

@@ -140,3 +140,35 @@ def test_untrained_detector_exports_and_decodes_like_torch(tmp_path: Path) -> No
     tfl = open_backend(tfl_path)
     assert tfl.layout == "NHWC"
     np.testing.assert_allclose(tfl.run(x.numpy().transpose(0, 2, 3, 1)), model(x).detach().numpy(), atol=1e-4)
+
+
+def test_face_detector_runs_an_exported_model_through_its_card(tmp_path: Path) -> None:
+    from squeezerface.converters.convert_detector import card_for
+    from squeezerface.converters.onnx_export import export_onnx
+    from squeezerface.detect import FaceDetector, faces_from_output, letterbox, priors
+    from squeezerface.modelcard import card_path, save_card
+
+    torch.manual_seed(0)
+    model = TinyFaceDetector().eval()
+    with torch.no_grad():
+        model.head[-1].bias[0] = 2.0  # an untrained head that fires everywhere, so decoding has work to do
+    path = export_onnx(
+        model, torch.zeros(1, 3, 160, 160), tmp_path / "d.onnx", output_names=("raw",), dynamic_spatial=32
+    )
+    training = {"detection": {"score": 0.6, "nms_iou": 0.3}}
+    save_card(card_for(path, model, 160, "d", "0", training), card_path(path))
+    image = np.random.default_rng(0).integers(0, 255, (90, 140, 3), dtype=np.uint8)
+    for size in (160, 256):
+        detector = FaceDetector(path, input_size=size)
+        assert (detector.score_threshold, detector.nms_iou) == (0.6, 0.3)
+        faces = detector.detect(image)
+        canvas, box = letterbox(image, size)
+        x = ((canvas.astype(np.float32) - 127.5) / 128).transpose(2, 0, 1)[None].copy()
+        raw = detector.backend.run(x)[0]
+        np.testing.assert_allclose(raw, model(torch.from_numpy(x)).detach().numpy()[0], atol=1e-3)
+        expected = faces_from_output(raw, priors(size), box, 0.6, 0.3, (90, 140))
+        assert len(faces) == len(expected) > 0
+        for f, e in zip(faces, expected, strict=True):
+            np.testing.assert_allclose(f.box, e.box)
+            np.testing.assert_allclose(f.landmarks, e.landmarks)
+            assert 0 <= f.box[0] <= f.box[2] <= 140 and 0 <= f.box[1] <= f.box[3] <= 90

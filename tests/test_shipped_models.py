@@ -14,12 +14,18 @@ import pytest
 
 from squeezerface.embed import FaceEmbeddingModel
 from squeezerface.modelcard import load_card
-from squeezerface.shipped import DEFAULT_EMBEDDER, model_path, shipped_models
+from squeezerface.shipped import DEFAULT_DETECTOR, DEFAULT_EMBEDDER, model_path, shipped_models
 
 EXPECTED = {
     "squeezerfacenet-980k-fp32.onnx",
     "squeezerfacenet-980k-int8.onnx",
     "squeezerfacenet-980k-int8.tflite",
+}
+DETECTORS = {
+    "tinyface-fp32.onnx",
+    "tinyface-int8.onnx",
+    "tinyface-160-int8.tflite",
+    "tinyface-320-int8.tflite",
 }
 
 
@@ -34,8 +40,25 @@ def _faces(n: int = 8) -> np.ndarray:
 
 
 def test_the_default_artifacts_are_shipped() -> None:
-    assert set(shipped_models()) >= EXPECTED
+    assert set(shipped_models()) >= EXPECTED | DETECTORS
     assert DEFAULT_EMBEDDER in EXPECTED
+    assert DEFAULT_DETECTOR in DETECTORS
+
+
+@pytest.mark.parametrize("name", sorted(DETECTORS))
+def test_detector_card_and_run(name: str) -> None:
+    from squeezerface.detect import FaceDetector
+
+    card = load_card(model_path(name))
+    assert card.params < 150_000 and card.embedding_size == 0
+    assert "research use only" in card.licence and "not crowds" in card.training["intended_use"]
+    rows = [r for r in card.accuracy if r["artifact"] == name and r["benchmark"].startswith("held-out")]
+    assert rows and all(0.9 <= r["recall"] <= 1.0 and 0.9 <= r["precision"] <= 1.0 for r in rows)
+    assert card.training["detection"]["score"] in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+    lfw = [r for r in card.accuracy if r["benchmark"].startswith("LFW")]
+    assert all(r["gap_pp"] < 2.0 and r["no_face_fallback"] < 100 for r in lfw)
+    faces = FaceDetector(name).detect(_faces(1)[0])
+    assert isinstance(faces, list)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -88,7 +111,12 @@ _NO_TORCH = textwrap.dedent(
     from squeezerface.embed import FaceEmbeddingModel
     from squeezerface.shipped import shipped_models
     out = {}
+    from squeezerface.detect import FaceDetector
     for name in shipped_models():
+        if name.startswith("tinyface"):
+            found = FaceDetector(name).prepare(threads=1).detect(np.full((120, 90, 3), 128, np.uint8))
+            out[name] = [[len(found)], 0.0]
+            continue
         m = FaceEmbeddingModel(name).prepare(threads=1)
         e = m.get_feat(np.full((2, 112, 112, 3), 128, np.uint8))
         out[name] = [list(e.shape), m.card.threshold("far_1e-3")]
@@ -102,8 +130,8 @@ def test_runtime_runs_every_shipped_model_without_torch() -> None:
     done = subprocess.run([sys.executable, "-c", _NO_TORCH], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert set(result["models"]) >= EXPECTED
-    assert all(shape == [2, 128] for shape, _ in result["models"].values())
+    assert set(result["models"]) >= EXPECTED | DETECTORS
+    assert all(result["models"][n][0] == [2, 128] for n in EXPECTED)
     assert result["heavy"] == []
 
 

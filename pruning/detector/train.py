@@ -4,10 +4,12 @@
 
 Targets (anchor-free, one prior per location): a face is assigned to the strides whose scale suits it
 (8: faces 12-80 px, 16: 32-160 px, 32: 64+ px), and there to the locations within one stride of its centre
-(always at least the nearest one). Losses: sigmoid focal loss on the score over every location outside
-ignore regions (normalised by the number of positives), smooth L1 on box (centre offset, log size) and on
-the 5 landmarks, both in units of the stride. Resumable: a checkpoint every epoch and every
-`--checkpoint-minutes`; `--resume` continues exactly (canvases are functions of (seed, epoch, index)).
+(always at least the nearest one); the ring of locations around those is left out of the score loss, and
+every other location, inside a face or not, is background. Losses: sigmoid focal loss on the score over
+every location outside ignore regions and rings (normalised by the number of positives), smooth L1 on box
+(centre offset, log size) and on the 5 landmarks, both in units of the stride. Resumable: a checkpoint
+every epoch and every `--checkpoint-minutes`; `--resume` continues exactly (canvases are functions of
+(seed, epoch, index)).
 """
 
 from __future__ import annotations
@@ -112,8 +114,13 @@ def assign(sample: Sample, priors: np.ndarray) -> dict[str, np.ndarray]:
                 axis=1,
             )
             lm_t[idx] = ((lm[None, :, :] - priors[idx, None, :2]) / stride).reshape(idx.size, 10)
-        # locations inside a face but not assigned to it: no score loss (neither face nor background)
-        weight[inside & (cls == 0)] = 0.0
+        # Locations around the assigned ones, at the same strides, are ambiguous (neither clearly the face
+        # nor background): no score loss there. Everywhere else, inside the face or not, a detection is wrong:
+        # a part of a face must not fire as a smaller face.
+        for stride, (lo, hi) in SCALE_RANGES.items():
+            if lo <= size < hi:
+                ring = (s == stride) & (np.abs(cx - fcx) <= 2 * stride) & (np.abs(cy - fcy) <= 2 * stride)
+                weight[ring & (cls == 0)] = 0.0
     return {"cls": cls, "weight": weight, "box": box_t, "lm": lm_t}
 
 
@@ -175,7 +182,7 @@ def detection_loss(
     l_cls = focal_loss(out[..., 0], batch["cls"], batch["weight"]) / n_pos
     l_box = F.smooth_l1_loss(out[..., 1:5][pos], batch["box"][pos], reduction="sum", beta=0.1) / n_pos
     l_lm = F.smooth_l1_loss(out[..., 5:15][pos], batch["lm"][pos], reduction="sum", beta=0.1) / n_pos
-    total = l_cls + l_box + 0.5 * l_lm
+    total = l_cls + l_box + 2.0 * l_lm
     return total, {"cls": float(l_cls.detach()), "box": float(l_box.detach()), "lm": float(l_lm.detach())}
 
 
