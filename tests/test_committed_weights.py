@@ -13,7 +13,15 @@ pytest.importorskip("safetensors", reason="the torch models need the 'train' ext
 from squeezerface.pruning.model import count_mflops, count_params, load_model  # noqa: E402
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "pruning" / "weights"
-STEMS = sorted(p.with_suffix("") for p in WEIGHTS.glob("*.safetensors"))
+ALL_STEMS = sorted(p.with_suffix("") for p in WEIGHTS.glob("*.safetensors"))
+STEMS = [
+    s
+    for s in ALL_STEMS
+    if json.loads(s.with_suffix(".json").read_text())["spec"].startswith("squeezerfacenet:")
+]
+DETECTORS = [
+    s for s in ALL_STEMS if json.loads(s.with_suffix(".json").read_text())["spec"].startswith("tinyface:")
+]
 
 
 def test_weights_are_committed_for_base_and_pruned_models():
@@ -34,6 +42,21 @@ def test_rebuilds_from_spec_with_recorded_size_and_unit_outputs(stem):
         out = model(torch.zeros(2, 3, 112, 112))
     assert out.shape == (2, 128)
     torch.testing.assert_close(out.norm(dim=1), torch.ones(2))
+
+
+def test_detector_weights_rebuild_with_their_record():
+    from squeezerface.pruning.detector.model import count_params as detector_params
+    from squeezerface.pruning.detector.model import load_detector
+
+    assert [s.name for s in DETECTORS] == ["tinyface"]
+    meta = json.loads(DETECTORS[0].with_suffix(".json").read_text())
+    model = load_detector(DETECTORS[0])
+    assert detector_params(model) == meta["params"] < 150_000
+    assert meta["config"]["seed"] == 0 and meta["steps"] == len(meta["log"]) * (
+        meta["config"]["samples_per_epoch"] // meta["config"]["batch"]
+    )
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, 160, 160)).shape == (1, 525, 15)
 
 
 @pytest.mark.data
