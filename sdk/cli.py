@@ -197,7 +197,8 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
         help="list the shipped models with their cards' key facts",
         description="List the model files shipped inside the package (found offline with "
         "importlib.resources), checking each against the SHA-256 in its card: format, precision, size, "
-        "parameters, LFW accuracy and the cosine threshold at FAR 1e-3.",
+        "parameters, and for embedders LFW accuracy and the threshold at FAR 1e-3, for detectors held-out "
+        "recall and precision and the LFW alignment gap.",
     )
     p.add_argument("--json", action="store_true", help="print the full cards as JSON")
     p.set_defaults(func=_cmd_models)
@@ -207,7 +208,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
     import json
 
     from squeezerface.modelcard import load_card
-    from squeezerface.shipped import DEFAULT_EMBEDDER, model_path, shipped_models
+    from squeezerface.shipped import DEFAULT_DETECTOR, DEFAULT_EMBEDDER, model_path, shipped_models
 
     names = shipped_models()
     if not names:
@@ -218,14 +219,22 @@ def _cmd_models(args: argparse.Namespace) -> int:
         print(json.dumps({n: c.to_dict() for n, c in cards.items()}, indent=1))
         return EXIT_OK
     for name, card in cards.items():
-        lfw = next((r for r in card.accuracy if r.get("artifact") == card.file), None)
-        acc = f"LFW {100 * lfw['accuracy_mean']:.2f} %" if lfw else "LFW n/a"
-        thr = card.threshold("far_1e-3") if card.calibration else float("nan")
-        default = "  (default)" if name == DEFAULT_EMBEDDER else ""
-        print(
-            f"{name}: {card.format} {card.precision}, {card.size_bytes / 1024:.0f} KB, "
-            f"{card.params:,} params, {acc}, threshold@FAR1e-3 {thr:.3f}{default}"
+        default = "  (default)" if name in (DEFAULT_EMBEDDER, DEFAULT_DETECTOR) else ""
+        head = (
+            f"{name}: {card.format} {card.precision}, {card.size_bytes / 1024:.0f} KB, {card.params:,} params"
         )
+        rows = [r for r in card.accuracy if r.get("artifact") == card.file]
+        if card.embedding_size == 0:  # a detector: held-out detection quality and the LFW alignment gap
+            held = next((r for r in rows if r["benchmark"].startswith("held-out")), None)
+            gap = next((r["gap_pp"] for r in rows if "gap_pp" in r), None)
+            facts = "" if held is None else f", recall {held['recall']:.3f} precision {held['precision']:.3f}"
+            facts += "" if gap is None else f", LFW alignment gap {gap:.2f} pp"
+        else:
+            lfw = next((r for r in rows if "accuracy_mean" in r), None)
+            facts = f", LFW {100 * lfw['accuracy_mean']:.2f} %" if lfw else ", LFW n/a"
+            if card.calibration:
+                facts += f", threshold@FAR1e-3 {card.threshold('far_1e-3'):.3f}"
+        print(head + facts + default)
     return EXIT_OK
 
 

@@ -167,3 +167,17 @@ def test_dlib_teacher_on_a_few_real_lfw_pairs(shared_data, tmp_path):
     record = json.loads((tmp_path / "o" / "t.json").read_text())
     assert record["pairs"] == 12
     assert record["auc"] >= 0.95 and record["accuracy_mean"] >= 0.8
+
+
+def test_eval_of_the_shipped_runtime_models(tmp_path):
+    """The shipped detector + embedder through the same harness (no torch, no dlib): photos without a
+    detectable face go through the centred-box fallback with the template's points, and are counted."""
+    root, pairs = _synthetic_lfw(tmp_path)
+    out, cache = tmp_path / "out", tmp_path / "cache.sqlite"
+    args = _eval_args(root, pairs, out, cache, "--workers", "1")
+    args[args.index("--embedder") + 1] = "squeezerfacenet"
+    assert main(args) == EXIT_OK
+    record = json.loads((out / "run.json").read_text())
+    assert record["embedder"].startswith("squeezerfacenet@")
+    assert record["no_face_count"] == 12  # flat colour patches: no face for the detector anywhere
+    assert 0.0 <= record["accuracy_mean"] <= 1.0

@@ -140,3 +140,16 @@ def test_import_squeezerface_is_light() -> None:
     code = f"import sys, squeezerface; print(sorted(m for m in {heavy} if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_models_command_lists_every_shipped_file(capsys: pytest.CaptureFixture[str]) -> None:
+    from squeezerface.cli import EXIT_OK, main
+
+    assert main(["models"]) == EXIT_OK
+    out = capsys.readouterr().out
+    for name in EXPECTED | DETECTORS:
+        assert name in out
+    assert f"{DEFAULT_EMBEDDER}: onnx int8" in out and "(default)" in out
+    assert main(["models", "--json"]) == EXIT_OK
+    cards = json.loads(capsys.readouterr().out)
+    assert cards[DEFAULT_EMBEDDER]["calibration"]["impostor_pairs"] == 373_674
