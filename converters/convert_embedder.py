@@ -53,10 +53,9 @@ from squeezerface.pruning.train import embed_faces
 
 SHIPPED = ("fp32.onnx", "int8.onnx", "int8.tflite")
 KEEP_FLOAT: tuple[str, ...] = ()
-"""Modules left in float in the int8 artifacts. None: after `equalize`, the all-int8 model matched the float
-one on held-out celeba_wild pairs (AUC 0.9381 against 0.9377 in fp32), better than leaving the stem in
-float without equalization (0.9374) and 2.2x faster in onnxruntime here. Chosen on those held-out pairs,
-never on LFW; benchmarks/RUNS.md lists the variants measured."""
+"""Modules left in float in the int8 artifacts. None: after `equalize`, the all-int8 model matches the float
+one on held-out celeba_wild pairs (see the held-out AUC column of benchmarks/results/conversion.md), so
+nothing needs the slower mixed-precision path. Chosen on those held-out pairs, never on LFW."""
 """Artifacts copied into the runtime package by --ship (TFLite fp32 is built and checked, not shipped)."""
 
 
