@@ -22,27 +22,28 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from squeezerface._progress import progress
+from squeezerface.align import align_face
+from squeezerface.converters.convert_embedder import lfw_accuracy
 from squeezerface.converters.onnx_export import export_onnx, onnx_ops, quantize_onnx
 from squeezerface.converters.tflite_export import export_tflite, quantize_tflite, tflite_ops
 from squeezerface.detect import FaceDetector, letterbox
+from squeezerface.embed import FaceEmbeddingModel
+from squeezerface.embedders.base import Fallback, select_face
+from squeezerface.embedders.squeezerfacenet import template_face
 from squeezerface.imageio import load_image, sha256_file
 from squeezerface.modelcard import RESEARCH_ONLY, InputSpec, ModelCard, card_path, save_card
-from squeezerface.pruning.detector.evaluate import (
-    ImageResult,
-    centred_landmarks,
-    evaluate_on_labels,
-    pr_summary,
-    select_central,
-)
+from squeezerface.pruning.detector.evaluate import ImageResult, evaluate_on_labels, load_labelled, pr_summary
 from squeezerface.pruning.detector.model import count_params, load_detector
 from squeezerface.pruning.detector.train import load_photos
+from squeezerface.pruning.evaluate import AlignedPairs, aligned_lfw
+from squeezerface.pruning.model import count_mflops
 
 SIZES = (160, 320)
 NMS_IOU = 0.4
@@ -96,7 +97,7 @@ def card_for(
         sha256=sha256_file(path),
         size_bytes=path.stat().st_size,
         params=count_params(model),
-        mflops=round(detector_macs(model, size) / 1e6, 2),
+        mflops=round(count_mflops(model, size), 2),
         embedding_size=0,
         input=InputSpec(
             size=(size, size),
@@ -107,22 +108,6 @@ def card_for(
         training=training,
         ops=tuple(onnx_ops(path) if path.suffix == ".onnx" else tflite_ops(path)),
     )
-
-
-def detector_macs(model: torch.nn.Module, size: int) -> float:
-    total = 0
-
-    def hook(module: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        nonlocal total
-        k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
-        total += k * output.numel() // output.shape[0]
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
-    with torch.no_grad():
-        model(torch.zeros(1, 3, size, size))
-    for h in handles:
-        h.remove()
-    return float(total)
 
 
 def latency_ms(detector: FaceDetector, image: np.ndarray, runs: int = 100, warmup: int = 10) -> float:
@@ -144,8 +129,8 @@ def choose_threshold(
     training-split photos (letterboxed whole, not composed): never on the held-out photos it is judged on."""
     photos = load_photos(labels, "train")
     picks = np.random.default_rng(seed + 7).permutation(len(photos))[:count]
-    det = FaceDetector(onnx_fp32, input_size=SIZES[0], score_threshold=min(SWEEP)).prepare(threads=1)
-    rows = pr_summary(evaluate_on_labels(det.detect, [photos[i] for i in picks], show_progress=False), SWEEP)
+    det = FaceDetector(onnx_fp32, input_size=SIZES[0], score_threshold=min(SWEEP), nms_iou=NMS_IOU).prepare(1)
+    rows = pr_summary(evaluate_on_labels(det.detect, load_labelled([photos[i] for i in picks])), SWEEP)
     good = [r["score_threshold"] for r in rows if r["precision"] >= TARGET_PRECISION]
     return (min(good) if good else max(SWEEP)), rows
 
@@ -154,24 +139,33 @@ def at_threshold(rows: list[dict], t: float) -> dict:
     return next(r for r in rows if abs(r["score_threshold"] - t) < 1e-9)
 
 
-def lfw_gap(detector: FaceDetector, lfw_dir: Path, show_progress: bool) -> dict:
-    """LFW View 2 accuracy of the shipped embedder, faces aligned by `detector` vs by the teacher."""
-    from squeezerface.align import align_face
-    from squeezerface.converters.convert_embedder import lfw_accuracy, load_lfw
-    from squeezerface.embed import FaceEmbeddingModel
+@dataclass(frozen=True)
+class LfwBaseline:
+    """LFW aligned by the teacher, and the shipped embedder's accuracy on it: loaded once per run."""
 
-    lfw = load_lfw(lfw_dir, show_progress)
+    lfw: AlignedPairs
+    embedder: FaceEmbeddingModel
+    teacher: dict
+
+
+def lfw_baseline(lfw_dir: Path, show_progress: bool) -> LfwBaseline:
+    lfw = aligned_lfw(lfw_dir, show_progress=show_progress)
     embedder = FaceEmbeddingModel().prepare(threads=1)
-    teacher = lfw_accuracy(embedder.get_feat(lfw.faces), lfw)
+    return LfwBaseline(lfw, embedder, lfw_accuracy(embedder.get_feat(lfw.faces), lfw))
+
+
+def lfw_gap(detector: FaceDetector, base: LfwBaseline, show_progress: bool) -> dict:
+    """LFW View 2 accuracy of the shipped embedder, faces aligned by `detector` vs by the teacher."""
+    lfw, embedder, teacher = base.lfw, base.embedder, base.teacher
     faces, no_face = [], 0
     for path in progress(lfw.paths, len(lfw.paths), "detecting LFW", show_progress):
         image = load_image(path)
-        face = select_central(detector.detect(image), image.shape[0], image.shape[1])
-        if face is None:
-            no_face += 1
-            landmarks = centred_landmarks(image.shape[0], image.shape[1])
+        found = detector.detect(image)
+        if found:
+            landmarks = select_face(found, image.shape[0], image.shape[1], "central").landmarks
         else:
-            landmarks = face.landmarks
+            no_face += 1
+            landmarks = template_face(Fallback().box(image.shape[0], image.shape[1])).landmarks
         faces.append(align_face(image, landmarks))
     ours = lfw_accuracy(embedder.get_feat(np.stack(faces)), replace(lfw, no_face=no_face))
     return {
@@ -210,11 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = load_detector(args.model)
     meta = json.loads(args.model.with_suffix(".json").read_text())
     paths = build(model, args.out, args.name, args.labels)
-    test = load_photos(args.labels, "test")
-    save_card(
-        card_for(paths[0], model, SIZES[0], args.name, args.version, {}), card_path(paths[0])
-    )  # provisional
-    score_threshold, selection = choose_threshold(paths[0], args.labels)
+    test = load_labelled(load_photos(args.labels, "test"))
     training = {
         "weights": str(args.model),
         "spec": meta["spec"],
@@ -222,31 +212,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         "licence": RESEARCH_ONLY,
         "train_photos": meta.get("train_photos"),
         "steps": meta.get("steps"),
-        "detection": {"score": score_threshold, "nms_iou": NMS_IOU},
         "intended_use": "mobile verification: one or a few faces of 40 px and up; not crowds or tiny faces",
     }
-    probe = load_image(test[0][0])
-    artifacts = []
+    # Cards go beside the files first (the runtime's FaceDetector runs a file through its card); the
+    # detection settings and accuracy rows measured below are added to them at the end, in one write.
+    cards = {}
     for path in paths:
-        sizes = SIZES if path.suffix == ".onnx" else (int(path.name.split("-")[1]),)
-        card = card_for(path, model, sizes[0], args.name, args.version, training)
-        save_card(card, card_path(path))
+        size = SIZES[0] if path.suffix == ".onnx" else int(path.name.split("-")[1])
+        cards[path.name] = card_for(path, model, size, args.name, args.version, training)
+        save_card(cards[path.name], card_path(path))
+    score_threshold, selection = choose_threshold(paths[0], args.labels)
+    settings = {"score_threshold": score_threshold, "nms_iou": NMS_IOU}
+    training = {**training, "detection": {"score": score_threshold, "nms_iou": NMS_IOU}}
+    probe = test[0][0]
+    artifacts = []
+    rows: dict[str, list[dict]] = {p.name: [] for p in paths}
+    for path in paths:
+        sizes = SIZES if path.suffix == ".onnx" else (cards[path.name].input.size[0],)
         rows_by_size, latency = {}, {}
         for s in sizes:
-            det = FaceDetector(path, input_size=s, score_threshold=min(SWEEP)).prepare(threads=1)
+            det = FaceDetector(path, input_size=s, score_threshold=min(SWEEP), nms_iou=NMS_IOU).prepare(
+                threads=1
+            )
             results: list[ImageResult] = evaluate_on_labels(det.detect, test, show_progress=False)
             rows_by_size[s] = pr_summary(results, SWEEP)
             latency[s] = latency_ms(det, probe)
         headline = at_threshold(rows_by_size[sizes[0]], score_threshold)
-        accuracy = tuple(
+        rows[path.name] += [
             {
                 "benchmark": f"held-out teacher labels, {len(test)} photos, {s}x{s}",
                 "artifact": path.name,
-                **at_threshold(rows, score_threshold),
+                **at_threshold(r, score_threshold),
             }
-            for s, rows in rows_by_size.items()
-        )
-        save_card(replace(card, accuracy=accuracy), card_path(path))
+            for s, r in rows_by_size.items()
+        ]
+        card = cards[path.name]
         artifacts.append(
             {
                 "file": path.name,
@@ -260,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "precision_at_threshold": headline["precision"],
                 "nme": headline["nme_mean"],
                 "latency_ms_p50": {str(s): v for s, v in latency.items()},
-                "sweep": {str(s): rows for s, rows in rows_by_size.items()},
+                "sweep": {str(s): r for s, r in rows_by_size.items()},
             }
         )
         if show:
@@ -271,32 +271,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
     gaps = {}
     if args.lfw:
+        baseline = lfw_baseline(args.lfw, show)
         for shipped in (f"{args.name}-int8.onnx", f"{args.name}-160-int8.tflite"):
-            det = FaceDetector(args.out / shipped).prepare(threads=1)
-            gaps[shipped] = lfw_gap(det, args.lfw, show)
+            det = FaceDetector(args.out / shipped, **settings).prepare(threads=1)
+            g = gaps[shipped] = lfw_gap(det, baseline, show)
+            rows[shipped].append(
+                {
+                    "benchmark": "LFW View 2 (10-fold), shipped embedder, aligned by this detector",
+                    "artifact": shipped,
+                    **g["our_landmarks"],
+                    "teacher_alignment_accuracy": g["teacher_landmarks"]["accuracy_mean"],
+                    "gap_pp": g["gap_pp"],
+                }
+            )
             if show:
-                g = gaps[shipped]
                 print(f"LFW gap with {shipped}: {g['gap_pp']} pp, no face {g['no_face_ours']}", flush=True)
     for a in artifacts:
         a["lfw_gap_pp"] = gaps.get(a["file"], {}).get("gap_pp")
-        if a["file"] in gaps:
-            p = args.out / a["file"]
-            card = ModelCard.from_dict(json.loads(card_path(p).read_text()))
-            g = gaps[a["file"]]
-            row = {
-                "benchmark": "LFW View 2 (10-fold), shipped embedder, aligned by this detector",
-                "artifact": a["file"],
-                **g["our_landmarks"],
-                "teacher_alignment_accuracy": g["teacher_landmarks"]["accuracy_mean"],
-                "gap_pp": g["gap_pp"],
-            }
-            save_card(replace(card, accuracy=(*card.accuracy, row)), card_path(p))
+    for path in paths:
+        card = replace(cards[path.name], training=training, accuracy=tuple(rows[path.name]))
+        save_card(card, card_path(path))
     head = next(a for a in artifacts if a["file"] == f"{args.name}-int8.onnx")
     report = {
         "model": args.name,
         "weights": str(args.model),
         "params": count_params(model),
-        "mmacs": {str(s): round(detector_macs(model, s) / 1e6, 2) for s in SIZES},
+        "mmacs": {str(s): round(count_mflops(model, s), 2) for s in SIZES},
         "test_photos": len(test),
         "score_threshold": score_threshold,
         "score_threshold_selection": {

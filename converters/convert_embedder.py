@@ -47,9 +47,11 @@ from squeezerface.modelcard import (
     card_path,
     save_card,
 )
+from squeezerface.pruning.evaluate import AlignedPairs, aligned_lfw
 from squeezerface.pruning.faceset import FaceSet, centre_crop
 from squeezerface.pruning.model import count_mflops, count_params, load_model, spec_of
 from squeezerface.pruning.train import embed_faces
+from squeezerface.thresholds import all_pairs
 
 SHIPPED = ("fp32.onnx", "int8.onnx", "int8.tflite")
 KEEP_FLOAT: tuple[str, ...] = ()
@@ -78,14 +80,6 @@ class ConversionFaces:
     heldout_source: str
 
 
-@dataclass(frozen=True)
-class LfwFaces:
-    faces: np.ndarray
-    paths: list
-    pairs: object  # squeezerface.datasets.PairList
-    no_face: int
-
-
 def faces_from_prepared(folder: Path, calibration: int = 512, seed: int = 0) -> ConversionFaces:
     """Calibration faces from the training split, parity/threshold faces from the held-out identities."""
     fs = FaceSet.load(folder)
@@ -104,13 +98,6 @@ def faces_from_prepared(folder: Path, calibration: int = 512, seed: int = 0) -> 
     )
 
 
-def all_pairs(embeddings: np.ndarray, identity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine scores and same-identity labels of every unordered pair of faces."""
-    sims = embeddings @ embeddings.T
-    i, j = np.triu_indices(len(embeddings), k=1)
-    return sims[i, j], identity[i] == identity[j]
-
-
 def heldout_verification(scores: np.ndarray, labels: np.ndarray) -> dict:
     """Verification on all pairs of the held-out identities: the figure quantization choices are made on."""
     from squeezerface.metrics import auc, eer, roc_curve, tar_at_far
@@ -122,7 +109,7 @@ def heldout_verification(scores: np.ndarray, labels: np.ndarray) -> dict:
     }
 
 
-def lfw_accuracy(embeddings: np.ndarray, lfw: LfwFaces) -> dict:
+def lfw_accuracy(embeddings: np.ndarray, lfw: AlignedPairs) -> dict:
     from squeezerface.evaluation import evaluation_folds, score_pairs
     from squeezerface.metrics import verification_report
 
@@ -201,7 +188,7 @@ def check_artifact(
     path: Path,
     reference: np.ndarray,
     faces: ConversionFaces,
-    lfw: LfwFaces | None,
+    lfw: AlignedPairs | None,
     gates: Gates,
 ) -> ArtifactResult:
     """Parity, LFW, thresholds, latency, ops of one artifact; `failures` lists the gates it missed."""
@@ -349,7 +336,7 @@ def convert(
     model_stem: Path,
     out: Path,
     faces: ConversionFaces,
-    lfw: LfwFaces | None,
+    lfw: AlignedPairs | None,
     name: str,
     version: str,
     gates: Gates = Gates(),
@@ -416,13 +403,6 @@ def ship(out: Path, name: str, models_dir: Path) -> list[Path]:
     return copied
 
 
-def load_lfw(lfw_dir: Path, show_progress: bool) -> LfwFaces:
-    from squeezerface.pruning.evaluate import aligned_lfw
-
-    a = aligned_lfw(lfw_dir, show_progress=show_progress)
-    return LfwFaces(faces=a.faces, paths=a.paths, pairs=a.pairs, no_face=a.no_face)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m squeezerface.converters.convert_embedder",
@@ -459,7 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     name = args.name or f"squeezerfacenet-{args.model.name.removeprefix('taylor-')}"
     faces = faces_from_prepared(args.faces, args.calibration_faces, args.seed)
-    lfw = load_lfw(args.lfw, not args.quiet) if args.lfw else None
+    lfw = aligned_lfw(args.lfw, show_progress=not args.quiet) if args.lfw else None
     command = "python -m squeezerface.converters.convert_embedder " + " ".join(
         sys.argv[1:] if argv is None else argv
     )

@@ -8,7 +8,7 @@ warm-up, so numbers from different artifacts measured in one process compare dir
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,15 +43,7 @@ def parity(reference: np.ndarray, candidate: np.ndarray) -> Parity:
 
 def input_spec_for(backend: Backend, base: InputSpec | None = None) -> InputSpec:
     """The base preprocessing with the layout the file actually takes."""
-    base = base or InputSpec()
-    return InputSpec(
-        size=base.size,
-        channel_order=base.channel_order,
-        layout=backend.layout,
-        mean=base.mean,
-        scale=base.scale,
-        alignment=base.alignment,
-    )
+    return replace(base or InputSpec(), layout=backend.layout)
 
 
 def embed_with(backend: Backend, faces: np.ndarray, spec: InputSpec, batch: int = 64) -> np.ndarray:

@@ -144,10 +144,6 @@ class LiteRTBackend(Backend):
             return self._invoke(x)
         return np.concatenate([self._invoke(x[i : i + 1]) for i in range(x.shape[0])])
 
-    def op_names(self) -> list[str]:
-        """Operator names of the graph (for model cards and conversion reports)."""
-        return sorted({op["op_name"] for op in self.interpreter._get_ops_details()})
-
 
 ENGINES: dict[str, type[Backend]] = {".onnx": OnnxRuntimeBackend, ".tflite": LiteRTBackend}
 

@@ -274,11 +274,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from squeezerface.shipped import DEFAULT_DETECTOR, DEFAULT_EMBEDDER
     from squeezerface.verify import FaceVerifier
 
-    far = args.far if args.far.lower() == "eer" else float(args.far)
     verifier = FaceVerifier(
         args.model or DEFAULT_EMBEDDER, args.detector or DEFAULT_DETECTOR, policy=args.policy
     )
-    match = verifier.verify(args.image_a, args.image_b, far=far, threshold=args.threshold)
+    match = verifier.verify(args.image_a, args.image_b, far=args.far, threshold=args.threshold)
     if args.json:
         print(json.dumps(match.to_dict()))
     else:

@@ -8,7 +8,7 @@ non-maximum suppression. The `FaceDetector` class only composes them on a backen
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +158,8 @@ class FaceDetector:
             if fixed is not None and fixed != self.input_size and self.backend.engine == "litert":
                 self.input_size = int(fixed)  # a TFLite file has its input size baked in
                 self._grid = priors(self.input_size)
+            size = (self.input_size, self.input_size)
+            self._spec = replace(self.card.input, size=size, layout=self.backend.layout)
         return self
 
     def detect(self, image: np.ndarray) -> list[Face]:
@@ -165,10 +167,7 @@ class FaceDetector:
         self.prepare()
         assert self.backend is not None
         canvas, box = letterbox(image, self.input_size)
-        spec = self.card.input
-        x = (canvas.astype(np.float32) - np.float32(spec.mean)) * np.float32(spec.scale)
-        x = x[None] if self.backend.layout == "NHWC" else x.transpose(2, 0, 1)[None]
-        raw = self.backend.run(np.ascontiguousarray(x))[0]
+        raw = self.backend.run(self._spec.prepare(canvas))[0]
         return faces_from_output(
             raw, self._grid, box, self.score_threshold, self.nms_iou, (image.shape[0], image.shape[1])
         )

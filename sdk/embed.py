@@ -14,6 +14,7 @@ import numpy as np
 
 from squeezerface.align import align_face
 from squeezerface.backends import Backend, open_backend
+from squeezerface.errors import ModelFileError
 from squeezerface.face import Face
 from squeezerface.modelcard import ModelCard, load_card
 from squeezerface.shipped import DEFAULT_EMBEDDER, model_path
@@ -36,8 +37,6 @@ class FaceEmbeddingModel:
         if self.backend is None:
             self.backend = open_backend(self.path, threads=threads)
             if self.backend.layout != self.card.input.layout:
-                from squeezerface.errors import ModelFileError
-
                 found = self.backend.layout
                 raise ModelFileError(
                     f"{self.path}: card says {self.card.input.layout} input, file takes {found}"

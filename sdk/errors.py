@@ -74,3 +74,18 @@ class MultipleFacesError(SqueezerfaceError):
         super().__init__(
             f"{count} faces found in {source}: use policy 'largest' or 'central' to pick one or crop"
         )
+
+
+class FaceInputError(SqueezerfaceError, ValueError):
+    """Aligned faces of the wrong shape for a model (also a ValueError)."""
+
+
+class FaceDtypeError(SqueezerfaceError, TypeError):
+    """Aligned faces of the wrong dtype for a model: uint8 RGB is expected (also a TypeError)."""
+
+
+class OperatingPointError(SqueezerfaceError, KeyError):
+    """An operating point a model card does not hold, or a name that is not one (also a KeyError)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])

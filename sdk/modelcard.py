@@ -16,7 +16,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from squeezerface.errors import CalibrationError, ModelFileError
+from squeezerface.errors import (
+    CalibrationError,
+    FaceDtypeError,
+    FaceInputError,
+    ModelFileError,
+    OperatingPointError,
+)
 from squeezerface.imageio import sha256_file
 
 CARD_SCHEMA = 1
@@ -45,9 +51,11 @@ class InputSpec:
         if x.ndim == 3:
             x = x[None]
         if x.ndim != 4 or x.shape[1:3] != tuple(self.size) or x.shape[3] != 3:
-            raise ValueError(f"expected aligned faces (N, {self.size[0]}, {self.size[1]}, 3), got {x.shape}")
+            raise FaceInputError(
+                f"expected aligned faces (N, {self.size[0]}, {self.size[1]}, 3), got {x.shape}"
+            )
         if x.dtype != np.uint8:
-            raise TypeError(f"expected uint8 faces, got {x.dtype}")
+            raise FaceDtypeError(f"expected uint8 RGB faces, got {x.dtype}")
         if self.channel_order == "BGR":
             x = x[..., ::-1]
         y = (x.astype(np.float32) - np.float32(self.mean)) * np.float32(self.scale)
@@ -85,7 +93,7 @@ class Calibration:
             if p.name == key:
                 return p
         known = ", ".join(p.name for p in self.points)
-        raise KeyError(f"no operating point {name!r} in this card; it has: {known}")
+        raise OperatingPointError(f"no operating point {name!r} in this card; it has: {known}")
 
 
 @dataclass(frozen=True)
@@ -160,7 +168,7 @@ def point_name(name: str | float) -> str:
         try:
             value = float(text)
         except ValueError:
-            raise KeyError(
+            raise OperatingPointError(
                 f"not an operating point: {name!r} (use 'eer' or a FAR such as 'far_1e-3')"
             ) from None
     else:

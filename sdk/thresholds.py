@@ -27,6 +27,13 @@ class CalibrationRun:
     no_face: int
 
 
+def all_pairs(embeddings: np.ndarray, identity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine scores and same-identity labels of every unordered pair of (unit) embeddings."""
+    i, j = np.triu_indices(len(embeddings), k=1)
+    scores = np.einsum("ij,ij->i", embeddings[i], embeddings[j]).astype(np.float64)
+    return scores, identity[i] == identity[j]
+
+
 def _embedder_spec(model: str | Path, locator: str) -> EmbedderSpec:
     return EmbedderSpec("squeezerfacenet", (("model", str(model_path(str(model)))), ("locator", locator)))
 
@@ -78,10 +85,7 @@ def calibrate_on_folder(
         scores = score_pairs(pairs, {p: item.embedding for p, item in batch.items.items()})
         labels = pairs.labels()
     else:
-        emb = np.stack([batch.items[p].embedding for p in paths])
-        i, j = np.triu_indices(len(paths), k=1)
-        scores = np.einsum("ij,ij->i", emb[i], emb[j]).astype(np.float64)
-        labels = identities[i] == identities[j]
+        scores, labels = all_pairs(np.stack([batch.items[p].embedding for p in paths]), identities)
     card = load_card(embedder.model.path).with_calibration(calibrate(scores, labels, source, fars))
     no_face = sum(not item.face.detected for item in batch.items.values())
     return CalibrationRun(card=card, scores=scores, labels=labels, no_face=no_face)

@@ -15,6 +15,7 @@ import numpy as np
 
 from squeezerface.detect import FaceDetector
 from squeezerface.embed import FaceEmbeddingModel
+from squeezerface.embedders.base import select_face
 from squeezerface.errors import MultipleFacesError, NoFaceError
 from squeezerface.face import Face
 from squeezerface.imageio import ImageSource, load_image
@@ -44,12 +45,7 @@ def choose_face(faces: list[Face], height: int, width: int, policy: FacePolicy, 
         raise NoFaceError(f"no face found in {source}")
     if len(faces) > 1 and policy == "error":
         raise MultipleFacesError(source, len(faces))
-    if policy == "central" and len(faces) > 1:
-        cx, cy = width / 2, height / 2
-        return min(
-            faces, key=lambda f: ((f.box[0] + f.box[2]) / 2 - cx) ** 2 + ((f.box[1] + f.box[3]) / 2 - cy) ** 2
-        )
-    return max(faces, key=lambda f: f.area)
+    return select_face(faces, height, width, "central" if policy == "central" else "largest")
 
 
 class FaceVerifier:
@@ -97,6 +93,8 @@ class FaceVerifier:
         threshold: float | None = None,
     ) -> Match:
         """Same person or not, at the card's threshold for `far` (or an explicit cosine `threshold`)."""
+        if threshold is None:
+            self.threshold(far)  # an operating point the card lacks fails before any image work
         a = self.embed(image_a, _name(image_a))
         b = self.embed(image_b, _name(image_b))
         return self.compare(a, b, far, threshold)

@@ -57,3 +57,13 @@ def test_verify_real_photos(shared_data: Path, tmp_path: Path, capsys: pytest.Ca
     cv2.imwrite(str(both), pair)
     assert main(["verify", str(both), str(a), "--policy", "error"]) == EXIT_BAD_INPUT
     assert "2 faces found" in capsys.readouterr().err
+
+
+def test_operating_point_the_card_lacks_is_exit_2_before_any_image_work(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["verify", "missing_a.jpg", "missing_b.jpg", "--far", "0.5"]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "no operating point 'far_5e-01'" in err and "missing_a" not in err
+    assert main(["verify", "missing_a.jpg", "missing_b.jpg", "--far", "strict"]) == EXIT_BAD_INPUT
+    assert "not an operating point" in capsys.readouterr().err

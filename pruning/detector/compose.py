@@ -8,9 +8,9 @@ blur, noise and JPEG. A share of canvases has no face at all. Faces cut by the c
 mostly covered by a later paste become *ignore* regions: no loss either way there.
 
 No mirror images: the teacher's points are not mirror-symmetric, and a detector trained with mirrored
-canvases carried per-point biases against them. The embedder was trained on faces aligned by exactly those points, so the detector
-learns them as they are. Every draw comes from a generator seeded by (seed, epoch, index), so a resumed
-run sees the same images.
+canvases carried per-point biases against them. The embedder was trained on faces aligned by exactly
+those points, so the detector learns them as they are. Every draw comes from a generator seeded by
+(seed, epoch, index), so a resumed run sees the same images.
 """
 
 from __future__ import annotations

@@ -99,33 +99,23 @@ def pr_summary(results: Sequence[ImageResult], thresholds: Sequence[float]) -> l
     return rows
 
 
+Labelled = tuple[np.ndarray, np.ndarray, np.ndarray]  # RGB image, teacher boxes (F, 4), landmarks (F, 5, 2)
+
+
+def load_labelled(records: Sequence[tuple[Path, np.ndarray, np.ndarray]]) -> list[Labelled]:
+    """Decode labelled photos once, so several detectors and input sizes are judged on the same arrays."""
+    from squeezerface.imageio import load_image
+
+    return [(load_image(path), boxes, lms) for path, boxes, lms in records]
+
+
 def evaluate_on_labels(
-    detect: Detect, records: Sequence[tuple[Path, np.ndarray, np.ndarray]], show_progress: bool = True
+    detect: Detect, photos: Sequence[Labelled], show_progress: bool = False
 ) -> list[ImageResult]:
     """Run `detect` (a low score threshold, so the sweep can raise it) on each held-out labelled photo."""
     from squeezerface._progress import progress
-    from squeezerface.imageio import load_image
 
-    out = []
-    for path, boxes, lms in progress(records, len(records), "detector on held-out photos", show_progress):
-        out.append(match_image(detect(load_image(path)), boxes, lms))
-    return out
-
-
-def centred_landmarks(height: int, width: int, fraction: float = 0.5) -> np.ndarray:
-    """Fallback 5 points: the alignment template scaled into a centred square of `fraction` of the shorter
-    side (where cropped benchmark photos have their face)."""
-    from squeezerface.align import ARCFACE_TEMPLATE_112
-
-    side = fraction * min(height, width)
-    x0, y0 = (width - side) / 2, (height - side) / 2
-    return (ARCFACE_TEMPLATE_112 / 112.0 * side + np.array([x0, y0])).astype(np.float32)
-
-
-def select_central(faces: Sequence[Face], height: int, width: int) -> Face | None:
-    if not faces:
-        return None
-    cx, cy = width / 2, height / 2
-    return min(
-        faces, key=lambda f: ((f.box[0] + f.box[2]) / 2 - cx) ** 2 + ((f.box[1] + f.box[3]) / 2 - cy) ** 2
-    )
+    return [
+        match_image(detect(image), boxes, lms)
+        for image, boxes, lms in progress(photos, len(photos), "detector on held-out photos", show_progress)
+    ]

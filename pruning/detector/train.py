@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 
 from squeezerface._progress import progress
+from squeezerface.detect import priors as grid
 from squeezerface.pruning.detector.compose import LabelledPhoto, Sample, compose
 from squeezerface.pruning.detector.model import (
-    STRIDES,
     DetectorSpec,
     TinyFaceDetector,
     count_params,
@@ -58,15 +58,6 @@ class DetTrainConfig:
     seed: int = 0
     checkpoint_minutes: float = 10.0
     max_steps: int | None = None
-
-
-def grid(size: int) -> np.ndarray:
-    out = []
-    for s in STRIDES:
-        n = -(-size // s)
-        ys, xs = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-        out.append(np.stack([(xs.ravel() + 0.5) * s, (ys.ravel() + 0.5) * s, np.full(n * n, s)], axis=1))
-    return np.concatenate(out).astype(np.float32)
 
 
 def assign(sample: Sample, priors: np.ndarray) -> dict[str, np.ndarray]:
