@@ -41,15 +41,20 @@ from squeezerface.imageio import load_image, sha256_file
 from squeezerface.modelcard import RESEARCH_ONLY, InputSpec, ModelCard, card_path, save_card
 from squeezerface.pruning.detector.evaluate import ImageResult, evaluate_on_labels, load_labelled, pr_summary
 from squeezerface.pruning.detector.model import count_params, load_detector
+from squeezerface.pruning.detector.refiner import load_refiner
 from squeezerface.pruning.detector.train import load_photos
+from squeezerface.pruning.detector.train_refiner import RefinerTrainConfig, loose_faces, make_sample
 from squeezerface.pruning.evaluate import AlignedPairs, aligned_lfw
 from squeezerface.pruning.model import count_mflops
 
 SIZES = (160, 320)
 NMS_IOU = 0.4
 TARGET_PRECISION = 0.98  # the default score threshold is the lowest that reaches it on training-split photos
+PASSES = (1, 2, 3)
 SWEEP = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 SHIPPED = ("fp32.onnx", "int8.onnx", "160-int8.tflite", "320-int8.tflite")
+REFINER_SHIPPED = ("lm-fp32.onnx", "lm-int8.onnx", "lm-int8.tflite")
+REFINER_INPUT = "the template at 64 px, cut by the detector's rough points (squeezerface.landmarks.crop_face)"
 KEEP_FLOAT = ("head",)
 """The shared output head stays float in int8 files: its one output tensor mixes score logits, box and
 landmark offsets, and a single int8 scale over all of them would round landmarks to whole pixels."""
@@ -85,8 +90,46 @@ def build(model: torch.nn.Module, out: Path, name: str, labels: Path) -> list[Pa
     return paths
 
 
+def refiner_calibration(labels: Path, count: int = 512, seed: int = 0) -> list[np.ndarray]:
+    """Refiner inputs as the runtime makes them: training-split faces cut by disturbed teacher points."""
+    crops, truths = loose_faces(labels, "train")
+    rng = np.random.default_rng(seed)
+    picks = rng.permutation(len(crops))[:count]
+    cfg = RefinerTrainConfig()
+    faces = np.stack([make_sample(crops[i], truths[i], cfg, rng, augment=False)[0] for i in picks])
+    spec = InputSpec(size=faces.shape[1:3])
+    return [spec.prepare(faces[i : i + 32]) for i in range(0, len(faces), 32)]
+
+
+def build_refiner(model: torch.nn.Module, out: Path, name: str, labels: Path) -> list[Path]:
+    """ONNX and TFLite, fp32 and int8, of the landmark refiner."""
+    calib = refiner_calibration(labels)
+    example = torch.from_numpy(calib[0][:1])
+    onnx32 = export_onnx(model, example, out / f"{name}-fp32.onnx", output_names=("offsets",))
+    t32 = export_tflite(model, example, out / f"{name}-fp32.tflite")
+    nhwc = [np.ascontiguousarray(b.transpose(0, 2, 3, 1)) for b in calib]
+    return [
+        onnx32,
+        quantize_onnx(onnx32, out / f"{name}-int8.onnx", calib),
+        t32,
+        quantize_tflite(t32, out / f"{name}-int8.tflite", nhwc),
+    ]
+
+
+def matching_refiner(detector: Path, refiners: Sequence[Path]) -> Path:
+    """The refiner of the same format and precision as a detector file."""
+    precision = "int8" if "int8" in detector.name else "fp32"
+    return next(r for r in refiners if r.suffix == detector.suffix and precision in r.name)
+
+
 def card_for(
-    path: Path, model: torch.nn.Module, size: int, name: str, version: str, training: dict
+    path: Path,
+    model: torch.nn.Module,
+    size: int,
+    name: str,
+    version: str,
+    training: dict,
+    alignment: str = "letterbox: the image resized to fit, aspect kept, centred on black",
 ) -> ModelCard:
     return ModelCard(
         name=name,
@@ -102,7 +145,7 @@ def card_for(
         input=InputSpec(
             size=(size, size),
             layout="NHWC" if path.suffix == ".tflite" else "NCHW",
-            alignment="letterbox: the image resized to fit, aspect kept, centred on black",
+            alignment=alignment,
         ),
         licence=RESEARCH_ONLY,
         training=training,
@@ -129,10 +172,30 @@ def choose_threshold(
     training-split photos (letterboxed whole, not composed): never on the held-out photos it is judged on."""
     photos = load_photos(labels, "train")
     picks = np.random.default_rng(seed + 7).permutation(len(photos))[:count]
-    det = FaceDetector(onnx_fp32, input_size=SIZES[0], score_threshold=min(SWEEP), nms_iou=NMS_IOU).prepare(1)
+    det = FaceDetector(
+        onnx_fp32, input_size=SIZES[0], score_threshold=min(SWEEP), nms_iou=NMS_IOU, refiner=None
+    ).prepare(1)
     rows = pr_summary(evaluate_on_labels(det.detect, load_labelled([photos[i] for i in picks])), SWEEP)
     good = [r["score_threshold"] for r in rows if r["precision"] >= TARGET_PRECISION]
     return (min(good) if good else max(SWEEP)), rows
+
+
+def choose_passes(
+    detector: Path, refiner: Path, labels: Path, score: float, count: int = 400, seed: int = 0
+) -> tuple[int, list[dict]]:
+    """How many refinement passes (1-3) give the lowest landmark NME on training-split photos (never on the
+    held-out photos it is judged on, nor on LFW)."""
+    photos = load_photos(labels, "train")
+    picks = np.random.default_rng(seed + 11).permutation(len(photos))[:count]
+    labelled = load_labelled([photos[i] for i in picks])
+    rows = []
+    for passes in PASSES:
+        det = FaceDetector(
+            detector, score_threshold=score, nms_iou=NMS_IOU, refiner=refiner, refiner_passes=passes
+        ).prepare(1)
+        nme = pr_summary(evaluate_on_labels(det.detect, labelled), (score,))[0]["nme_mean"]
+        rows.append({"passes": passes, "nme": nme})
+    return min(rows, key=lambda r: r["nme"])["passes"], rows
 
 
 def at_threshold(rows: list[dict], t: float) -> dict:
@@ -190,6 +253,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--model", type=Path, required=True, help="detector weights stem (STEM.json + .safetensors)"
     )
     parser.add_argument("--labels", type=Path, default=Path("runs/detector/labels.json"))
+    parser.add_argument(
+        "--refiner", type=Path, default=None, help="landmark refiner weights stem (STEM.json + .safetensors)"
+    )
     parser.add_argument("--lfw", type=Path, default=None, help="LFW folder for the alignment gap")
     parser.add_argument("--out", type=Path, default=Path("build/tinyface"))
     parser.add_argument("--name", default="tinyface")
@@ -204,6 +270,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = load_detector(args.model)
     meta = json.loads(args.model.with_suffix(".json").read_text())
     paths = build(model, args.out, args.name, args.labels)
+    refiners: list[Path] = []
+    if args.refiner:
+        refiner_model = load_refiner(args.refiner)
+        refiner_meta = json.loads(args.refiner.with_suffix(".json").read_text())
+        refiners = build_refiner(refiner_model, args.out, f"{args.name}-lm", args.labels)
     test = load_labelled(load_photos(args.labels, "test"))
     training = {
         "weights": str(args.model),
@@ -221,23 +292,67 @@ def main(argv: Sequence[str] | None = None) -> int:
         size = SIZES[0] if path.suffix == ".onnx" else int(path.name.split("-")[1])
         cards[path.name] = card_for(path, model, size, args.name, args.version, training)
         save_card(cards[path.name], card_path(path))
+    if refiners:
+        refiner_training = {
+            "weights": str(args.refiner),
+            "spec": refiner_meta["spec"],
+            "data": "dlib-teacher 5-point labels on celeba_wild + utkface faces, cut by disturbed points; "
+            "never LFW",
+            "licence": RESEARCH_ONLY,
+            "train_faces": refiner_meta.get("train_faces"),
+            "steps": refiner_meta.get("steps"),
+            "intended_use": "refines the 5 points of a tinyface detection before alignment",
+        }
+        for path in refiners:
+            cards[path.name] = card_for(
+                path, refiner_model, 64, f"{args.name}-lm", args.version, refiner_training, REFINER_INPUT
+            )
+            save_card(cards[path.name], card_path(path))
     score_threshold, selection = choose_threshold(paths[0], args.labels)
     settings = {"score_threshold": score_threshold, "nms_iou": NMS_IOU}
     training = {**training, "detection": {"score": score_threshold, "nms_iou": NMS_IOU}}
+    passes, passes_selection = 1, []
+    if refiners:
+        int8 = next(p for p in paths if p.name == f"{args.name}-int8.onnx")
+        passes, passes_selection = choose_passes(
+            int8, matching_refiner(int8, refiners), args.labels, score_threshold
+        )
+        training["detection"]["refiner_passes"] = passes
     probe = test[0][0]
     artifacts = []
-    rows: dict[str, list[dict]] = {p.name: [] for p in paths}
+    rows: dict[str, list[dict]] = {p.name: [] for p in paths + refiners}
     for path in paths:
         sizes = SIZES if path.suffix == ".onnx" else (cards[path.name].input.size[0],)
+        refiner = matching_refiner(path, refiners) if refiners else None
         rows_by_size, latency = {}, {}
         for s in sizes:
-            det = FaceDetector(path, input_size=s, score_threshold=min(SWEEP), nms_iou=NMS_IOU).prepare(
-                threads=1
-            )
+            det = FaceDetector(
+                path,
+                input_size=s,
+                score_threshold=min(SWEEP),
+                nms_iou=NMS_IOU,
+                refiner=refiner,
+                refiner_passes=passes,
+            ).prepare(threads=1)
             results: list[ImageResult] = evaluate_on_labels(det.detect, test, show_progress=False)
             rows_by_size[s] = pr_summary(results, SWEEP)
             latency[s] = latency_ms(det, probe)
         headline = at_threshold(rows_by_size[sizes[0]], score_threshold)
+        unrefined = None
+        if refiner is not None:
+            det = FaceDetector(
+                path, input_size=sizes[0], score_threshold=score_threshold, nms_iou=NMS_IOU, refiner=None
+            ).prepare(threads=1)
+            unrefined = pr_summary(evaluate_on_labels(det.detect, test), (score_threshold,))[0]["nme_mean"]
+            rows[refiner.name].append(
+                {
+                    "benchmark": f"held-out teacher labels, {len(test)} photos, landmarks of {path.name} "
+                    f"at {sizes[0]} refined",
+                    "artifact": refiner.name,
+                    "nme": headline["nme_mean"],
+                    "nme_unrefined": unrefined,
+                }
+            )
         rows[path.name] += [
             {
                 "benchmark": f"held-out teacher labels, {len(test)} photos, {s}x{s}",
@@ -259,6 +374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "recall": headline["recall"],
                 "precision_at_threshold": headline["precision"],
                 "nme": headline["nme_mean"],
+                "refiner": refiner.name if refiner else None,
+                "nme_unrefined": unrefined,
                 "latency_ms_p50": {str(s): v for s, v in latency.items()},
                 "sweep": {str(s): r for s, r in rows_by_size.items()},
             }
@@ -273,8 +390,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.lfw:
         baseline = lfw_baseline(args.lfw, show)
         for shipped in (f"{args.name}-int8.onnx", f"{args.name}-160-int8.tflite"):
-            det = FaceDetector(args.out / shipped, **settings).prepare(threads=1)
+            path = args.out / shipped
+            refiner = matching_refiner(path, refiners) if refiners else None
+            det = FaceDetector(path, **settings, refiner=refiner, refiner_passes=passes).prepare(threads=1)
             g = gaps[shipped] = lfw_gap(det, baseline, show)
+            if refiner is not None and shipped.endswith(".onnx"):
+                alone = lfw_gap(FaceDetector(path, **settings, refiner=None).prepare(1), baseline, show)
+                g["gap_pp_unrefined"] = alone["gap_pp"]
             rows[shipped].append(
                 {
                     "benchmark": "LFW View 2 (10-fold), shipped embedder, aligned by this detector",
@@ -289,13 +411,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     for a in artifacts:
         a["lfw_gap_pp"] = gaps.get(a["file"], {}).get("gap_pp")
     for path in paths:
-        card = replace(cards[path.name], training=training, accuracy=tuple(rows[path.name]))
+        detection = dict(training["detection"])
+        if refiners:
+            detection["refiner"] = matching_refiner(path, refiners).name
+        card = replace(
+            cards[path.name], training={**training, "detection": detection}, accuracy=tuple(rows[path.name])
+        )
         save_card(card, card_path(path))
+    for path in refiners:
+        save_card(replace(cards[path.name], accuracy=tuple(rows[path.name])), card_path(path))
     head = next(a for a in artifacts if a["file"] == f"{args.name}-int8.onnx")
     report = {
         "model": args.name,
         "weights": str(args.model),
         "params": count_params(model),
+        "refiner": None
+        if not refiners
+        else {
+            "weights": str(args.refiner),
+            "spec": refiner_meta["spec"],
+            "params": count_params(refiner_model),
+            "mmacs": round(count_mflops(refiner_model, 64), 2),
+            "nme_unrefined": head["nme_unrefined"],
+            "minutes": refiner_meta.get("minutes"),
+        },
+        "params_total": count_params(model) + (count_params(refiner_model) if refiners else 0),
         "mmacs": {str(s): round(count_mflops(model, s), 2) for s in SIZES},
         "test_photos": len(test),
         "score_threshold": score_threshold,
@@ -304,6 +444,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "sweep": selection,
         },
         "nms_iou": NMS_IOU,
+        "refiner_passes": passes if refiners else None,
+        "refiner_passes_selection": {
+            "rule": "passes (1-3) with the lowest NME on 400 training-split photos, int8 ONNX detector",
+            "sweep": passes_selection,
+        },
         "recall": head["recall"],
         "precision": head["precision_at_threshold"],
         "nme": head["nme"],
@@ -323,7 +468,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(markdown(report))
     if args.ship:
         args.ship.mkdir(parents=True, exist_ok=True)
-        for suffix in SHIPPED:
+        for suffix in SHIPPED + (REFINER_SHIPPED if refiners else ()):
             src = args.out / f"{args.name}-{suffix}"
             for f in (src, card_path(src)):
                 shutil.copyfile(f, args.ship / f.name)
@@ -336,11 +481,25 @@ def markdown(report: dict) -> str:
         f"# Face detector `{report['model']}`: {report['params']:,} params, "
         + ", ".join(f"{v} MMACs at {k}" for k, v in report["mmacs"].items()),
         "",
+    ]
+    ref = report.get("refiner")
+    if ref:
+        lines += [
+            f"Landmark refiner `{ref['spec']}`: {ref['params']:,} params, {ref['mmacs']} MMACs per face "
+            f"(64x64 crop); detector + refiner {report['params_total']:,} params. Its NME is in the table; "
+            f"the detector's own points alone: NME {ref['nme_unrefined']:.4f} (int8 ONNX at 160). "
+            f"Refinement passes per face: {report['refiner_passes']} (chosen by "
+            f"{report['refiner_passes_selection']['rule']}: "
+            + ", ".join(f"{r['passes']}: {r['nme']:.4f}" for r in report["refiner_passes_selection"]["sweep"])
+            + ").",
+            "",
+        ]
+    lines += [
         f"Held-out teacher labels: {report['test_photos']} photos (celeba_wild identities held out from "
         f"training, a tenth of the utkface sample). Score threshold {report['score_threshold']}, NMS IoU "
         f"{report['nms_iou']}, match at IoU >= 0.5; NME = mean landmark error / inter-ocular distance. "
-        "Latency: `FaceDetector.detect` (letterbox + network + decoding + NMS), single thread, median of 100 "
-        f"runs ({report['machine']}).",
+        "Latency: `FaceDetector.detect` (letterbox + network + decoding + NMS + refinement), single "
+        f"thread, median of 100 runs ({report['machine']}).",
         "",
         "| artifact | size KB | input | recall | precision | NME | p50 ms | LFW gap pp |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -362,7 +521,10 @@ def markdown(report: dict) -> str:
             f"{100 * o['accuracy_mean']:.2f} % ± {100 * o['accuracy_std']:.2f} ({g['no_face_ours']} photos "
             "without a detection, aligned from a centred box); aligned by the dlib teacher: "
             f"{100 * t['accuracy_mean']:.2f} % ± {100 * t['accuracy_std']:.2f} "
-            f"({g['no_face_teacher']} without a detection). Gap: {g['gap_pp']:.2f} pp.",
+            f"({g['no_face_teacher']} without a detection). Gap: {g['gap_pp']:.2f} pp"
+            + (
+                f" (without the refiner: {g['gap_pp_unrefined']:.2f} pp)." if "gap_pp_unrefined" in g else "."
+            ),
         ]
     lines += ["", f"Made by `{report['command']}` in {report['minutes']} min.", ""]
     return "\n".join(lines)

@@ -1,7 +1,8 @@
 """`squeezerface` command line. Argument parsing only: every command calls the library API.
 
-Exit status: 0 success; 2 bad input or usage (a typed squeezerface error, message on stderr);
-3 an optional dependency is missing (the message names the extra to install).
+Exit status: 0 success; 1 a negative answer (verify: different people; identify: nobody recognised);
+2 bad input or usage (a typed squeezerface error, message on stderr); 3 an optional dependency is missing
+(the message names the extra to install).
 """
 
 from __future__ import annotations
@@ -11,8 +12,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from squeezerface.errors import EmbedderUnavailableError, SqueezerfaceError
+
+if TYPE_CHECKING:
+    from squeezerface.quality import QualityThresholds
+    from squeezerface.verify import FaceVerifier
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_MISSING_DEPENDENCY = 0, 2, 3
 
@@ -198,7 +204,7 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
         description="List the model files shipped inside the package (found offline with "
         "importlib.resources), checking each against the SHA-256 in its card: format, precision, size, "
         "parameters, and for embedders LFW accuracy and the threshold at FAR 1e-3, for detectors held-out "
-        "recall and precision and the LFW alignment gap.",
+        "recall and precision and the LFW alignment gap, for the landmark refiner its held-out NME.",
     )
     p.add_argument("--json", action="store_true", help="print the full cards as JSON")
     p.set_defaults(func=_cmd_models)
@@ -224,7 +230,14 @@ def _cmd_models(args: argparse.Namespace) -> int:
             f"{name}: {card.format} {card.precision}, {card.size_bytes / 1024:.0f} KB, {card.params:,} params"
         )
         rows = [r for r in card.accuracy if r.get("artifact") == card.file]
-        if card.embedding_size == 0:  # a detector: held-out detection quality and the LFW alignment gap
+        if card.embedding_size == 0 and "detection" not in card.training:  # the landmark refiner
+            held = next((r for r in rows if "nme" in r), None)
+            facts = (
+                ""
+                if held is None
+                else f", held-out NME {held['nme']:.4f} (unrefined {held['nme_unrefined']:.4f})"
+            )
+        elif card.embedding_size == 0:  # a detector: held-out detection quality and the LFW alignment gap
             held = next((r for r in rows if r["benchmark"].startswith("held-out")), None)
             gap = next((r["gap_pp"] for r in rows if "gap_pp" in r), None)
             facts = "" if held is None else f", recall {held['recall']:.3f} precision {held['precision']:.3f}"
@@ -264,8 +277,25 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", default=None, help="embedder: shipped name or model file (default: int8 ONNX)")
     p.add_argument("--detector", default=None, help="detector: shipped name or model file")
+    _add_quality_option(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_cmd_verify)
+
+
+def _add_quality_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-quality-gate",
+        action="store_true",
+        help="embed faces however small, blurred or turned they are (by default such a face is refused, "
+        "exit status 2, with the reasons)",
+    )
+
+
+def _quality(args: argparse.Namespace) -> QualityThresholds | None:
+    """The verifier's quality thresholds: the defaults, or None under --no-quality-gate."""
+    from squeezerface.verify import DEFAULT_QUALITY
+
+    return None if args.no_quality_gate else DEFAULT_QUALITY
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -275,7 +305,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from squeezerface.verify import FaceVerifier
 
     verifier = FaceVerifier(
-        args.model or DEFAULT_EMBEDDER, args.detector or DEFAULT_DETECTOR, policy=args.policy
+        args.model or DEFAULT_EMBEDDER,
+        args.detector or DEFAULT_DETECTOR,
+        policy=args.policy,
+        quality=_quality(args),
     )
     match = verifier.verify(args.image_a, args.image_b, far=args.far, threshold=args.threshold)
     if args.json:
@@ -288,17 +321,230 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if match.same else EXIT_DIFFERENT
 
 
+def _add_face_options(p: argparse.ArgumentParser) -> None:
+    """The detector/embedder options every command that embeds photos takes (as `verify` does)."""
+    p.add_argument(
+        "--policy", choices=("largest", "central", "error"), default="largest", help="several faces"
+    )
+    p.add_argument("--model", default=None, help="embedder: shipped name or model file (default: int8 ONNX)")
+    p.add_argument("--detector", default=None, help="detector: shipped name or model file")
+    _add_quality_option(p)
+
+
+def _face_verifier(args: argparse.Namespace) -> FaceVerifier:
+    from squeezerface.shipped import DEFAULT_DETECTOR, DEFAULT_EMBEDDER
+    from squeezerface.verify import FaceVerifier
+
+    return FaceVerifier(
+        args.model or DEFAULT_EMBEDDER,
+        args.detector or DEFAULT_DETECTOR,
+        policy=args.policy,
+        quality=_quality(args),
+    )
+
+
+def _add_enroll(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "enroll",
+        help="add a person's photos to a gallery file (created if missing)",
+        description="Detect, align and embed the face in each photo and store the embeddings as templates "
+        "of NAME in the gallery (one SQLite file; a new person is created, a known one gets more templates). "
+        "All or nothing: when any photo fails (unreadable, no face, several faces under --policy error, "
+        "a face that fails the quality gate) "
+        "nothing is written. A gallery holds one model's templates; enrolling with another model is refused.",
+        epilog="example: squeezerface enroll --db staff.sqlite Ada_Lovelace ada1.jpg ada2.jpg. "
+        "exit status: 0 enrolled, 2 bad input (a photo failed, wrong model, not a gallery file), "
+        "3 a missing extra",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--db", type=Path, required=True, help="gallery file (SQLite)")
+    p.add_argument("name", help="the person's name (identity)")
+    p.add_argument("images", type=Path, nargs="+", metavar="IMG", help="photos of the person")
+    p.add_argument(
+        "--replace", action="store_true", help="drop the person's existing templates (atomically) first"
+    )
+    _add_face_options(p)
+    p.set_defaults(func=_cmd_enroll)
+
+
+def _cmd_enroll(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from squeezerface.errors import ImageDecodeError, LowQualityError, MultipleFacesError, NoFaceError
+    from squeezerface.gallery import Gallery, ModelInfo
+
+    verifier = _face_verifier(args)
+    model = ModelInfo.from_card(verifier.embedder.card)
+    if args.db.exists():  # a damaged file or a gallery of another model fails before any image work
+        Gallery(args.db, model, create=False).close()
+    embeddings, failures = [], []
+    for image in args.images:
+        try:
+            embeddings.append(verifier.embed(image, str(image)))
+        except (ImageDecodeError, NoFaceError, MultipleFacesError, LowQualityError) as exc:
+            failures.append(str(exc))
+    if failures:
+        for failure in failures:
+            print(f"error: {failure}", file=sys.stderr)
+        print(
+            f"error: nothing enrolled: {len(failures)} of {len(args.images)} photo(s) failed",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    with Gallery(args.db, model) as gallery:
+        info = gallery.enroll(args.name, np.stack(embeddings), replace=args.replace)
+    print(
+        f"enrolled {info.name}: {len(embeddings)} photo(s) added, {info.templates} template(s) in {args.db}"
+    )
+    return EXIT_OK
+
+
+def _add_identify(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "identify",
+        help="who in a gallery is this? (1:N search with a reject threshold)",
+        description="Embed the face in a photo and rank the gallery's identities by cosine score (each "
+        "identity's templates aggregated by --aggregate). A candidate is accepted when its score is above "
+        "the model card's threshold at the chosen false-accept rate (or an explicit --threshold); "
+        "when none is, the answer is nobody.",
+        epilog="example: squeezerface identify --db staff.sqlite visitor.jpg --top-k 3 --json. "
+        "exit status: 0 someone recognised, 1 nobody recognised, 2 bad input (no face, unreadable photo, "
+        "no or wrong gallery, wrong model), 3 a missing extra",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--db", type=Path, required=True, help="gallery file (SQLite)")
+    p.add_argument("image", type=Path)
+    p.add_argument("--top-k", type=int, default=5, help="how many candidates to show")
+    point = p.add_mutually_exclusive_group()
+    point.add_argument(
+        "--far", default="1e-3", help="operating point: a calibrated FAR (1e-2, 1e-3, 1e-4) or eer"
+    )
+    point.add_argument("--threshold", type=float, default=None, help="explicit cosine threshold")
+    p.add_argument(
+        "--aggregate",
+        choices=("mean", "best"),
+        default="mean",
+        help="score of a person with several templates: their renormalised mean, or the best one",
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    _add_face_options(p)
+    p.set_defaults(func=_cmd_identify)
+
+
+def _cmd_identify(args: argparse.Namespace) -> int:
+    import json
+
+    from squeezerface.gallery import Gallery, ModelInfo
+
+    verifier = _face_verifier(args)
+    if args.threshold is None:
+        threshold, point = verifier.threshold(args.far)  # a point the card lacks fails before image work
+    else:
+        threshold, point = args.threshold, "explicit"
+    model = ModelInfo.from_card(verifier.embedder.card)
+    with Gallery(args.db, model, create=False, aggregate=args.aggregate) as gallery:
+        probe = verifier.embed(args.image, str(args.image))
+        candidates = gallery.identify(probe, top_k=args.top_k, threshold=threshold)
+    best = candidates[0] if candidates and candidates[0].accepted else None
+    if args.json:
+        result = {
+            "identified": best.name if best else None,
+            "threshold": float(threshold),
+            "operating_point": point,
+            "aggregate": args.aggregate,
+            "model": model.file,
+            "candidates": [c.to_dict() for c in candidates],
+        }
+        print(json.dumps(result))
+    else:
+        verdict = f"identified {best.name}" if best else "nobody recognised"
+        print(f"{verdict}: threshold {threshold:.4f} ({point})")
+        for rank, c in enumerate(candidates, 1):
+            mark = "accepted" if c.accepted else "rejected"
+            print(f"  {rank}. {c.name}  cosine {c.score:.4f}  {mark}  ({c.templates} template(s))")
+    return EXIT_OK if best else EXIT_DIFFERENT
+
+
+def _add_list(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "list",
+        help="the people enrolled in a gallery",
+        description="List a gallery's identities with their template counts and enrolment times (UTC), "
+        "and the model that made the templates. Loads no model.",
+        epilog="example: squeezerface list --db staff.sqlite --json. "
+        "exit status: 0 listed (also when empty), 2 no gallery at that path or not a gallery file",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--db", type=Path, required=True, help="gallery file (SQLite)")
+    p.add_argument("--json", action="store_true", help="print the gallery as JSON")
+    p.set_defaults(func=_cmd_list)
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    import json
+
+    from squeezerface.gallery import Gallery
+
+    with Gallery(args.db, create=False) as gallery:
+        people = gallery.identities()
+        model = gallery.model
+    if args.json:
+        result = {
+            "model": model.to_dict() if model else None,
+            "identities": [p.to_dict() for p in people],
+        }
+        print(json.dumps(result))
+        return EXIT_OK
+    print(f"{args.db}: {len(people)} identities" + (f", {model}" if model else ""))
+    for person in people:
+        print(
+            f"  {person.name}  {person.templates} template(s)  enrolled {person.created:%Y-%m-%d %H:%M:%S} "
+            f"UTC, updated {person.updated:%Y-%m-%d %H:%M:%S} UTC"
+        )
+    return EXIT_OK
+
+
+def _add_forget(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "forget",
+        help="delete a person and all their templates from a gallery",
+        description="Delete every template of NAME and the identity itself in one transaction. The deleted "
+        "bytes are overwritten (SQLite secure_delete) and the write-ahead log is truncated, so the templates "
+        "are gone from the file, not merely unlinked; --vacuum also rebuilds the file to release the space.",
+        epilog="example: squeezerface forget --db staff.sqlite Ada_Lovelace --vacuum. "
+        "exit status: 0 forgotten, 2 unknown name, no gallery at that path or not a gallery file",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--db", type=Path, required=True, help="gallery file (SQLite)")
+    p.add_argument("name", help="the person's name (identity)")
+    p.add_argument("--vacuum", action="store_true", help="rebuild the file afterwards (slower)")
+    p.set_defaults(func=_cmd_forget)
+
+
+def _cmd_forget(args: argparse.Namespace) -> int:
+    from squeezerface.gallery import Gallery
+
+    with Gallery(args.db, create=False) as gallery:
+        removed = gallery.forget(args.name, vacuum=args.vacuum)
+    print(f"forgot {args.name}: {removed} template(s) deleted" + (", file vacuumed" if args.vacuum else ""))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="squeezerface",
-        description="On-device face verification SDK: evaluate embedders on face pairs and calibrate "
-        "thresholds, offline.",
+        description="On-device face verification SDK: verify faces, enrol and identify people in a "
+        "gallery, evaluate embedders on face pairs and calibrate thresholds, offline.",
     )
     from squeezerface import __version__
 
     parser.add_argument("--version", action="version", version=f"squeezerface {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_verify(sub)
+    _add_enroll(sub)
+    _add_identify(sub)
+    _add_list(sub)
+    _add_forget(sub)
     _add_eval(sub)
     _add_calibrate(sub)
     _add_models(sub)

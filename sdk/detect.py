@@ -15,6 +15,7 @@ import numpy as np
 
 from squeezerface.backends import Backend, open_backend
 from squeezerface.face import Face
+from squeezerface.landmarks import LandmarkRefiner
 from squeezerface.modelcard import ModelCard, load_card
 from squeezerface.shipped import DEFAULT_DETECTOR, model_path
 
@@ -126,11 +127,19 @@ def faces_from_output(
     return faces
 
 
+FROM_CARD = "card"
+"""`refiner=FROM_CARD`: the landmark refiner the detector's card names (beside the detector file)."""
+
+
 class FaceDetector:
     """Tiny single-stage face detector with 5 landmarks, described by its model card.
 
     `input_size` may differ from the card's training size (any multiple of 32): larger finds smaller faces
-    at a higher cost. Thresholds default to the card's `detection` settings."""
+    at a higher cost. Thresholds default to the card's `detection` settings. Each face's landmarks are
+    then refined on a crop of the full-resolution image by the landmark refiner the card names
+    (`squeezerface.landmarks`), unless `refiner` names another file or is None (the detector's own points,
+    about 0.2 ms faster per face and less exact). The card also says how many refinement passes to make
+    (each re-cuts the crop with the previous pass's points)."""
 
     def __init__(
         self,
@@ -139,10 +148,18 @@ class FaceDetector:
         score_threshold: float | None = None,
         nms_iou: float | None = None,
         verify: bool = True,
+        refiner: str | Path | None = FROM_CARD,
+        refiner_passes: int | None = None,
     ) -> None:
         self.path = model_path(str(model))
         self.card: ModelCard = load_card(self.path, verify=verify)
         settings = self.card.training.get("detection", {})
+        if refiner == FROM_CARD:
+            named = settings.get("refiner")
+            beside = self.path.parent / named if named else None
+            refiner = beside if beside is not None and beside.is_file() else named
+        passes = int(refiner_passes or settings.get("refiner_passes", 1))
+        self.refiner = LandmarkRefiner(refiner, passes=passes, verify=verify) if refiner else None
         self.input_size = int(input_size or self.card.input.size[0])
         self.score_threshold = float(
             score_threshold if score_threshold is not None else settings.get("score", 0.5)
@@ -160,6 +177,8 @@ class FaceDetector:
                 self._grid = priors(self.input_size)
             size = (self.input_size, self.input_size)
             self._spec = replace(self.card.input, size=size, layout=self.backend.layout)
+            if self.refiner is not None:
+                self.refiner.prepare(threads)
         return self
 
     def detect(self, image: np.ndarray) -> list[Face]:
@@ -168,6 +187,9 @@ class FaceDetector:
         assert self.backend is not None
         canvas, box = letterbox(image, self.input_size)
         raw = self.backend.run(self._spec.prepare(canvas))[0]
-        return faces_from_output(
+        faces = faces_from_output(
             raw, self._grid, box, self.score_threshold, self.nms_iou, (image.shape[0], image.shape[1])
         )
+        if self.refiner is None:
+            return faces
+        return [self.refiner.get(image, f) for f in faces]

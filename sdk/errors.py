@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from squeezerface.quality import FaceQuality
 
 
 class SqueezerfaceError(Exception):
@@ -76,6 +80,22 @@ class MultipleFacesError(SqueezerfaceError):
         )
 
 
+class LowQualityError(SqueezerfaceError):
+    """The chosen face is too small, too blurred or turned too far to embed reliably.
+
+    reasons: every check it failed, as sentences; quality: the `squeezerface.quality.FaceQuality` with the
+    measurements. The limits are `squeezerface.quality.QualityThresholds`, configurable per verifier."""
+
+    def __init__(self, source: str, quality: FaceQuality) -> None:
+        self.source = source
+        self.quality = quality
+        self.reasons: tuple[str, ...] = tuple(quality.reasons)
+        super().__init__(
+            f"face in {source} fails the quality gate: {'; '.join(self.reasons)} "
+            "(thresholds: FaceVerifier(quality=QualityThresholds(...)); quality=None turns the gate off)"
+        )
+
+
 class FaceInputError(SqueezerfaceError, ValueError):
     """Aligned faces of the wrong shape for a model (also a ValueError)."""
 
@@ -89,3 +109,38 @@ class OperatingPointError(SqueezerfaceError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
+
+
+class GalleryError(SqueezerfaceError):
+    """An enrolment gallery cannot be opened, read or written as asked."""
+
+
+class GalleryFormatError(GalleryError):
+    """A file that is not a usable gallery: corrupt, not SQLite, another program's SQLite database, or a
+    schema version this squeezerface does not read. The file is left exactly as it was."""
+
+
+class ModelMismatchError(GalleryError):
+    """A gallery holds templates of one embedding model and the caller brings another: cosine scores between
+    embeddings of two models mean nothing, so they are never mixed."""
+
+    def __init__(self, path: str | Path, gallery_model: object, given_model: object) -> None:
+        self.path = str(path)
+        self.gallery_model = gallery_model
+        self.given_model = given_model
+        super().__init__(
+            f"{self.path} holds templates of {gallery_model}, not of {given_model}: embeddings of two "
+            "models cannot be compared (use a gallery per model, or re-enrol everyone with one model)"
+        )
+
+
+class UnknownIdentityError(GalleryError, KeyError):
+    """A name the gallery does not hold (also a KeyError)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class TemplateError(GalleryError, ValueError):
+    """Embeddings unfit to store or search with: wrong shape or size, NaN/infinite or all-zero values (also a
+    ValueError)."""

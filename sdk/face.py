@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from squeezerface.quality import FaceQuality
 
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 """Order of the 5 landmarks. "left"/"right" are as seen in the image (left_eye has the smaller x in an
@@ -19,6 +23,8 @@ class Face:
     landmarks: (5, 2) float32 array of (x, y), in `LANDMARK_NAMES` order.
     score: detector confidence (detector-specific scale; 1.0 for a face assumed without detection).
     detected: False when the face was not found by the detector but assumed by a documented fallback.
+    quality: size, sharpness and pose measurements (`squeezerface.quality.FaceQuality`), or None when not
+        assessed (`FaceVerifier.detect` fills it in; a bare detector does not).
     """
 
     box: tuple[float, float, float, float]
@@ -26,6 +32,7 @@ class Face:
     score: float = 1.0
     detected: bool = True
     extra: dict = field(default_factory=dict, compare=False, repr=False)
+    quality: FaceQuality | None = None
 
     def __post_init__(self) -> None:
         lm = np.asarray(self.landmarks, dtype=np.float32)
@@ -41,7 +48,8 @@ class Face:
         lm[:, 0] = image_width - 1 - lm[:, 0]
         lm = lm[[1, 0, 2, 4, 3]]
         box = (image_width - 1 - x2, y1, image_width - 1 - x1, y2)
-        return Face(box=box, landmarks=lm, score=self.score, detected=self.detected)
+        quality = None if self.quality is None else self.quality.mirrored()
+        return Face(box=box, landmarks=lm, score=self.score, detected=self.detected, quality=quality)
 
     @property
     def width(self) -> float:

@@ -14,15 +14,25 @@ import hashlib
 import os
 import stat
 import struct
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Union
 
 import numpy as np
 
 from squeezerface.errors import ImageDecodeError
 
-ImageSource = str | os.PathLike[str] | bytes | bytearray | memoryview | np.ndarray
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
+ImageSource = Union[str, os.PathLike[str], bytes, bytearray, memoryview, np.ndarray, "PILImage"]
 """What `load_image` accepts: a file path, an encoded image (JPEG, PNG, WebP, BMP, TIFF, ... as OpenCV
-decodes them), or a decoded RGB/grey/RGBA array."""
+decodes them), a decoded RGB/BGR/grey/RGBA array, or a PIL image."""
+
+ChannelOrder = Literal["RGB", "BGR"]
+"""Order of the colour channels of a 3- or 4-channel numpy array (4 channels: RGBA or BGRA)."""
+
+CHANNEL_ORDERS: tuple[str, ...] = ("RGB", "BGR")
 
 DEFAULT_MAX_PIXELS = 40_000_000
 """Largest image (width x height) `load_image` accepts by default: a 40 MP photo is about 120 MB as RGB, and
@@ -36,29 +46,38 @@ _JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xC
 _JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
 
 
-def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def load_image(
+    source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS, channel_order: ChannelOrder = "RGB"
+) -> np.ndarray:
     """Load `source` as an RGB uint8 HxWx3 C-contiguous array.
 
     source: a path (str or os.PathLike) to an image file; encoded image bytes (bytes, bytearray,
-        memoryview); or a numpy array: HxW grey, HxWx1 grey, HxWx3 RGB, HxWx4 RGBA (alpha dropped), of
-        dtype uint8, uint16 (scaled by >> 8) or float in [0, 1] (scaled by 255 and rounded).
+        memoryview); a numpy array: HxW grey, HxWx1 grey, HxWx3 colour, HxWx4 colour + alpha (alpha
+        dropped), of dtype uint8, uint16 (scaled by >> 8) or float in [0, 1] (scaled by 255 and rounded);
+        or a PIL image of any common mode (1, L, LA, P, PA, RGB, RGBA, CMYK, YCbCr, I;16, I, F), with its
+        EXIF orientation applied (PIL itself ignores it).
     max_pixels: width x height above which the image is refused. For PNG and JPEG the size is read from
         the header, so an oversized image is refused before it is decoded; other formats are checked
         after decoding.
+    channel_order: "RGB" or "BGR", the order of a numpy array's colour channels (OpenCV's `cv2.imread`
+        gives BGR). Encoded images and PIL images carry their own order, so it is ignored for them.
 
     Encoded images are decoded with EXIF orientation applied (a portrait phone photo comes out upright)
     and any alpha channel dropped. Arrays are always copied, so the caller's array is never aliased.
 
     Raises ImageDecodeError (naming the source and the reason) for a missing file, a directory, an empty
-    or truncated file, data that is not an image, an unsupported dtype or shape, or an image over the cap.
+    or truncated file, data that is not an image, an unsupported dtype, shape or PIL mode, or an image
+    over the cap; ValueError for a channel order other than RGB or BGR.
     """
     if max_pixels < 1:
         raise ValueError(f"max_pixels must be >= 1, got {max_pixels}")
+    if channel_order not in CHANNEL_ORDERS:
+        raise ValueError(f"channel_order must be one of {CHANNEL_ORDERS}, got {channel_order!r}")
     if isinstance(source, np.ndarray):
         name = f"<array shape={source.shape} dtype={source.dtype}>"
         if source.ndim in (2, 3):
             _check_pixels(source.shape[1], source.shape[0], max_pixels, name)
-        image = _to_rgb_uint8(source, name, bgr=False)
+        image = _to_rgb_uint8(source, name, bgr=channel_order == "BGR")
         return image.copy() if np.may_share_memory(image, source) else image
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = source if isinstance(source, bytes) else bytes(source)
@@ -66,10 +85,11 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         return _decode(_read_file(path), str(path), max_pixels)
+    if _is_pil_image(source):
+        return _from_pil(source, max_pixels)
     raise ImageDecodeError(
         f"<{type(source).__name__}>",
-        "unsupported source type: pass a path, encoded image bytes or a numpy array "
-        "(for a PIL image, pass np.asarray(image))",
+        "unsupported source type: pass a path, encoded image bytes, a numpy array or a PIL image",
     )
 
 
@@ -115,6 +135,55 @@ def sha256_bytes(data: bytes | bytearray | memoryview) -> str:
 
 
 # --------------------------------------------------------------------------------------------- internals
+
+
+def _is_pil_image(source: object) -> bool:
+    """True for a PIL image, without importing PIL: an object can only be one if PIL is already loaded."""
+    pil = sys.modules.get("PIL.Image")
+    return pil is not None and isinstance(source, pil.Image)
+
+
+_PIL_16BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
+
+
+def _from_pil(image: PILImage, max_pixels: int) -> np.ndarray:
+    """A PIL image as RGB uint8: EXIF orientation applied, then converted by its mode.
+
+    16-bit grey (I;16*) is scaled by >> 8 like 16-bit arrays; 32-bit integer grey (I, which is how older
+    PIL versions open 16-bit PNGs) is read as 8-bit when its values fit in 0..255 (as PIL's convert("I")
+    makes them) and as 16-bit when they fit in 0..65535, else refused; float grey (F) must lie in [0, 1],
+    as float arrays.
+    Every other mode PIL can convert (1, L, LA, P, PA, RGBA, CMYK, YCbCr, LAB, HSV, ...) goes through
+    `Image.convert("RGB")`, which drops alpha and applies a palette.
+    """
+    from PIL import ImageOps
+
+    mode = image.mode
+    name = f"<PIL image mode={mode} size={image.size[0]}x{image.size[1]}>"
+    _check_pixels(image.size[0], image.size[1], max_pixels, name)
+    try:
+        upright = ImageOps.exif_transpose(image) or image
+        if upright.mode in _PIL_16BIT:
+            array = np.asarray(upright).astype(np.uint16)
+        elif upright.mode == "I":
+            array = np.asarray(upright)
+            low, high = (int(array.min()), int(array.max())) if array.size else (0, 0)
+            if low < 0 or high > 0xFFFF:
+                raise ImageDecodeError(
+                    name, "32-bit integer image with values outside 0..65535: convert it to 8 or 16 bit"
+                )
+            # PIL's own convert("I") keeps 8-bit values as they are (and convert("L") clips at 255), so
+            # values within 0..255 are 8-bit; larger ones mean a 16-bit image.
+            array = array.astype(np.uint8 if high <= 0xFF else np.uint16)
+        elif upright.mode in ("F", "RGB"):
+            array = np.asarray(upright)
+        else:
+            array = np.asarray(upright.convert("RGB"))
+    except ImageDecodeError:
+        raise
+    except (OSError, ValueError, SyntaxError) as e:  # PIL's lazy decode: truncated data, unknown modes
+        raise ImageDecodeError(name, f"PIL cannot provide the pixels ({e})") from e
+    return np.array(_to_rgb_uint8(array, name, bgr=False), order="C")  # writable, owned by the caller
 
 
 def _stat_regular_file(path: Path) -> os.stat_result:

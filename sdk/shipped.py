@@ -19,6 +19,9 @@ DEFAULT_EMBEDDER = "squeezerfacenet-980k-int8.onnx"
 DEFAULT_DETECTOR = "tinyface-int8.onnx"
 """The tiny face detector with 5 landmarks (int8 ONNX, any input size that is a multiple of 32)."""
 
+DEFAULT_REFINER = "tinyface-lm-int8.onnx"
+"""The landmark refiner that follows the detector: 5 points re-estimated on a 64-pixel crop of the face."""
+
 _MODEL_SUFFIXES = (".onnx", ".tflite")
 
 

@@ -59,6 +59,25 @@ def test_detector_weights_rebuild_with_their_record():
         assert model(torch.zeros(1, 3, 160, 160)).shape == (1, 525, 15)
 
 
+def test_refiner_weights_rebuild_with_their_record():
+    from squeezerface.pruning.detector.model import count_params as refiner_params
+    from squeezerface.pruning.detector.refiner import load_refiner
+
+    stems = [
+        s for s in ALL_STEMS if json.loads(s.with_suffix(".json").read_text())["spec"].startswith("lmref:")
+    ]
+    assert [s.name for s in stems] == ["tinyface-lm"]
+    meta = json.loads(stems[0].with_suffix(".json").read_text())
+    model = load_refiner(stems[0])
+    assert refiner_params(model) == meta["params"] < 50_000
+    assert meta["config"]["seed"] == 0 and len(meta["log"]) == meta["config"]["epochs"]
+    assert meta["steps"] == meta["config"]["epochs"] * (meta["train_faces"] // meta["config"]["batch"])
+    # its own held-out record: refined points much closer to the teacher's than the disturbed ones
+    assert meta["log"][-1]["nme_after"] < 0.5 * meta["log"][-1]["nme_before"]
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 10)
+
+
 @pytest.mark.data
 @pytest.mark.slow
 def test_lfw_accuracy_of_committed_models_is_reproduced(shared_data):

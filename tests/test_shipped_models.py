@@ -14,7 +14,13 @@ import pytest
 
 from squeezerface.embed import FaceEmbeddingModel
 from squeezerface.modelcard import load_card
-from squeezerface.shipped import DEFAULT_DETECTOR, DEFAULT_EMBEDDER, model_path, shipped_models
+from squeezerface.shipped import (
+    DEFAULT_DETECTOR,
+    DEFAULT_EMBEDDER,
+    DEFAULT_REFINER,
+    model_path,
+    shipped_models,
+)
 
 EXPECTED = {
     "squeezerfacenet-980k-fp32.onnx",
@@ -27,6 +33,7 @@ DETECTORS = {
     "tinyface-160-int8.tflite",
     "tinyface-320-int8.tflite",
 }
+REFINERS = {"tinyface-lm-fp32.onnx", "tinyface-lm-int8.onnx", "tinyface-lm-int8.tflite"}
 
 
 def _faces(n: int = 8) -> np.ndarray:
@@ -40,9 +47,10 @@ def _faces(n: int = 8) -> np.ndarray:
 
 
 def test_the_default_artifacts_are_shipped() -> None:
-    assert set(shipped_models()) >= EXPECTED | DETECTORS
+    assert set(shipped_models()) == EXPECTED | DETECTORS | REFINERS
     assert DEFAULT_EMBEDDER in EXPECTED
     assert DEFAULT_DETECTOR in DETECTORS
+    assert DEFAULT_REFINER in REFINERS
 
 
 @pytest.mark.parametrize("name", sorted(DETECTORS))
@@ -57,8 +65,24 @@ def test_detector_card_and_run(name: str) -> None:
     assert card.training["detection"]["score"] in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
     lfw = [r for r in card.accuracy if r["benchmark"].startswith("LFW")]
     assert all(r["gap_pp"] < 2.0 and r["no_face_fallback"] < 100 for r in lfw)
-    faces = FaceDetector(name).detect(_faces(1)[0])
+    detector = FaceDetector(name)
+    assert detector.refiner is not None and detector.refiner.card.file in REFINERS
+    assert detector.refiner.path.suffix == detector.path.suffix  # a TFLite detector gets a TFLite refiner
+    faces = detector.detect(_faces(1)[0])
     assert isinstance(faces, list)
+
+
+@pytest.mark.parametrize("name", sorted(REFINERS))
+def test_refiner_card_and_run(name: str) -> None:
+    from squeezerface.landmarks import LandmarkRefiner
+
+    card = load_card(model_path(name))
+    assert card.input.size == (64, 64) and card.embedding_size == 0 and "research use only" in card.licence
+    rows = [r for r in card.accuracy if r["artifact"] == name]
+    assert rows and all(r["nme"] < r["nme_unrefined"] for r in rows)
+    rough = np.array([[40, 50], [72, 50], [56, 70], [42, 90], [70, 90]], np.float32)
+    refined = LandmarkRefiner(name).refine(np.full((120, 110, 3), 128, np.uint8), rough)
+    assert refined.shape == (5, 2) and np.isfinite(refined).all()
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -112,7 +136,13 @@ _NO_TORCH = textwrap.dedent(
     from squeezerface.shipped import shipped_models
     out = {}
     from squeezerface.detect import FaceDetector
+    from squeezerface.landmarks import LandmarkRefiner
     for name in shipped_models():
+        if name.startswith("tinyface-lm"):
+            rough = np.array([[30, 50], [60, 50], [45, 65], [33, 80], [57, 80]], np.float32)
+            pts = LandmarkRefiner(name).prepare(threads=1).refine(np.full((120, 90, 3), 128, np.uint8), rough)
+            out[name] = [list(pts.shape), 0.0]
+            continue
         if name.startswith("tinyface"):
             found = FaceDetector(name).prepare(threads=1).detect(np.full((120, 90, 3), 128, np.uint8))
             out[name] = [[len(found)], 0.0]
@@ -130,7 +160,8 @@ def test_runtime_runs_every_shipped_model_without_torch() -> None:
     done = subprocess.run([sys.executable, "-c", _NO_TORCH], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert set(result["models"]) >= EXPECTED | DETECTORS
+    assert set(result["models"]) == EXPECTED | DETECTORS | REFINERS
+    assert all(result["models"][n][0] == [5, 2] for n in REFINERS)
     assert all(result["models"][n][0] == [2, 128] for n in EXPECTED)
     assert result["heavy"] == []
 

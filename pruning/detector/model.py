@@ -95,7 +95,8 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def save_detector(model: TinyFaceDetector, stem: str | Path, **extra: object) -> None:
+def save_weights(model: nn.Module, stem: str | Path, **meta: object) -> None:
+    """STEM.safetensors (tensors) + STEM.json (the spec as text, params, and `meta`): never a pickle."""
     from safetensors.torch import save_file
 
     stem = Path(stem)
@@ -104,15 +105,25 @@ def save_detector(model: TinyFaceDetector, stem: str | Path, **extra: object) ->
         {k: v.detach().contiguous() for k, v in model.state_dict().items()},
         str(stem.with_suffix(".safetensors")),
     )
-    meta = {"spec": model.spec.to_text(), "params": count_params(model), "strides": list(STRIDES), **extra}
-    stem.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+    spec = model.spec.to_text()  # type: ignore[union-attr]
+    stem.with_suffix(".json").write_text(
+        json.dumps({"spec": spec, "params": count_params(model), **meta}, indent=1)
+    )
 
 
-def load_detector(stem: str | Path) -> TinyFaceDetector:
+def load_weights(model_class: type, spec_class: type, stem: str | Path) -> nn.Module:
+    """Rebuild `model_class(spec)` from STEM.json's spec text and load STEM.safetensors into it."""
     from safetensors.torch import load_file
 
     stem = Path(stem)
-    spec = DetectorSpec.from_text(json.loads(stem.with_suffix(".json").read_text())["spec"])
-    model = TinyFaceDetector(spec)
+    model = model_class(spec_class.from_text(json.loads(stem.with_suffix(".json").read_text())["spec"]))
     model.load_state_dict(load_file(str(stem.with_suffix(".safetensors"))))
     return model.eval()
+
+
+def save_detector(model: TinyFaceDetector, stem: str | Path, **extra: object) -> None:
+    save_weights(model, stem, strides=list(STRIDES), **extra)
+
+
+def load_detector(stem: str | Path) -> TinyFaceDetector:
+    return load_weights(TinyFaceDetector, DetectorSpec, stem)  # type: ignore[return-value]
