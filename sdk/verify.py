@@ -65,13 +65,23 @@ class Match:
         return asdict(self)
 
 
+SUBJECT_SCORE_MARGIN = 0.25
+"""Detections scoring more than this below a photo's best one are not candidates for its subject."""
+
+
 def choose_face(faces: list[Face], height: int, width: int, policy: FacePolicy, source: str) -> Face:
-    """The subject of a photo: the largest face, the most central, or an error when there are several."""
+    """The subject of a photo: the largest face, the most central, or an error when there are several.
+
+    Only faces scoring within `SUBJECT_SCORE_MARGIN` of the best detection are candidates: a clear face
+    at 0.97 beside a doubtful detection at 0.6 is one face, and "largest" must not pick the doubtful one
+    because its box happens to be bigger. Two real faces both score high and both stay candidates."""
     if not faces:
         raise NoFaceError(f"no face found in {source}")
-    if len(faces) > 1 and policy == "error":
-        raise MultipleFacesError(source, len(faces))
-    return select_face(faces, height, width, "central" if policy == "central" else "largest")
+    best = max(f.score for f in faces)
+    candidates = [f for f in faces if f.score >= best - SUBJECT_SCORE_MARGIN]
+    if len(candidates) > 1 and policy == "error":
+        raise MultipleFacesError(source, len(candidates))
+    return select_face(candidates, height, width, "central" if policy == "central" else "largest")
 
 
 class FaceVerifier:

@@ -90,3 +90,24 @@ def test_small_images_are_not_enlarged_unless_asked() -> None:
     assert canvas[55:105, 40:120].min() == 200 and canvas.sum() == 200 * 3 * 50 * 80
     _, enlarged = letterbox(image, 160, upscale=True)
     assert enlarged.scale == 2.0
+
+
+@pytest.mark.data
+def test_a_face_too_small_at_160_is_found_by_the_retry_at_320(shared_data) -> None:
+    """A face a tenth of a large photo's width is ~10 px in the 160 input: only the second look finds it."""
+    import cv2
+
+    from squeezerface.detect import FaceDetector
+    from squeezerface.imageio import load_image
+
+    photo = load_image(shared_data / "lfw/images/Colin_Powell/Colin_Powell_0038.jpg")
+    small = cv2.resize(photo, (150, 150), interpolation=cv2.INTER_AREA)
+    canvas = np.full((1000, 1000, 3), 120, np.uint8)
+    canvas[400:550, 300:450] = small
+    detector = FaceDetector()
+    assert detector.detect_at(canvas, 160) == []
+    faces = detector.detect(canvas)
+    assert len(faces) >= 1
+    x1, y1, x2, y2 = faces[0].box
+    assert 300 <= (x1 + x2) / 2 <= 450 and 400 <= (y1 + y2) / 2 <= 550
+    assert FaceDetector(retry_larger=False).detect(canvas) == []

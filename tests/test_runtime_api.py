@@ -461,3 +461,19 @@ def test_lfw_rates_at_the_default_operating_point(shared_data: Path) -> None:
     assert accepted[False] <= far_limit, summary
     assert tar >= tar_floor, summary
     assert sum(rejected.values()) <= 0.05 * len(sample), summary
+
+
+def test_a_doubtful_detection_is_not_taken_for_the_subject_because_it_is_larger() -> None:
+    from squeezerface.errors import MultipleFacesError
+    from squeezerface.face import Face
+    from squeezerface.verify import choose_face
+
+    points = np.array([[10, 10], [20, 10], [15, 15], [11, 20], [19, 20]], np.float32)
+    clear = Face((0, 0, 30, 30), points, score=0.97)
+    doubtful = Face((40, 40, 140, 140), points + 60, score=0.61)
+    bystander = Face((40, 40, 140, 140), points + 60, score=0.9)
+    assert choose_face([clear, doubtful], 200, 200, "largest", "x") is clear
+    assert choose_face([clear, doubtful], 200, 200, "error", "x") is clear
+    assert choose_face([clear, bystander], 200, 200, "largest", "x") is bystander
+    with pytest.raises(MultipleFacesError):
+        choose_face([clear, bystander], 200, 200, "error", "x")
