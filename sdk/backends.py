@@ -8,6 +8,7 @@ light and lets a device ship only the engine it uses.
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,7 @@ class Backend(ABC):
 class OnnxRuntimeBackend(Backend):
     engine = "onnxruntime"
 
-    def __init__(self, path: str | Path, threads: int = 1) -> None:
+    def __init__(self, path: str | Path, threads: int = 1, content: bytes | None = None) -> None:
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -59,7 +60,8 @@ class OnnxRuntimeBackend(Backend):
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+            source = content if content is not None else str(self.path)
+            self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own opaque types
             raise ModelFileError(f"onnxruntime cannot load {self.path}: {exc}") from exc
         i = self.session.get_inputs()[0]
@@ -103,7 +105,7 @@ class LiteRTBackend(Backend):
 
     engine = "litert"
 
-    def __init__(self, path: str | Path, threads: int = 1) -> None:
+    def __init__(self, path: str | Path, threads: int = 1, content: bytes | None = None) -> None:
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError as exc:
@@ -112,7 +114,10 @@ class LiteRTBackend(Backend):
             ) from exc
         self.path = Path(path)
         try:
-            self.interpreter = Interpreter(model_path=str(self.path), num_threads=max(1, threads))
+            if content is not None:
+                self.interpreter = Interpreter(model_content=content, num_threads=max(1, threads))
+            else:
+                self.interpreter = Interpreter(model_path=str(self.path), num_threads=max(1, threads))
             self.interpreter.allocate_tensors()
         except Exception as exc:
             raise ModelFileError(f"LiteRT cannot load {self.path}: {exc}") from exc
@@ -148,12 +153,28 @@ class LiteRTBackend(Backend):
 ENGINES: dict[str, type[Backend]] = {".onnx": OnnxRuntimeBackend, ".tflite": LiteRTBackend}
 
 
-def open_backend(path: str | Path, threads: int = 1) -> Backend:
-    """The adapter for a model file, chosen by its suffix (.onnx or .tflite)."""
+def open_backend(path: str | Path, threads: int = 1, sha256: str | None = None) -> Backend:
+    """The adapter for a model file, chosen by its suffix (.onnx or .tflite).
+
+    With `sha256` (the model card's), the file is read once, those bytes are checked against it and the
+    engine is built from the same bytes: a file swapped after the check can never be the one that runs.
+    The model classes always pass their card's digest; without one the file is trusted as it is."""
     path = Path(path)
     engine = ENGINES.get(path.suffix.lower())
     if engine is None:
         raise ModelFileError(f"{path}: unknown model type {path.suffix!r}; expected one of {sorted(ENGINES)}")
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path}")
-    return engine(path, threads=threads)
+    if sha256 is None:
+        return engine(path, threads=threads)
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"cannot read model file {path}: {exc}") from exc
+    digest = hashlib.sha256(content).hexdigest()
+    if digest != sha256:
+        raise ModelFileError(
+            f"{path} does not match its card: SHA-256 {digest[:12]}... != {sha256[:12]}... "
+            "(file replaced or corrupted)"
+        )
+    return engine(path, threads=threads, content=content)

@@ -321,6 +321,53 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if match.same else EXIT_DIFFERENT
 
 
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="verify a real face photo against a second capture of it, no dataset needed",
+        description="Runs the whole pipeline (detect, refine landmarks, align, quality gate, embed, compare "
+        "at the card's threshold) on scikit-image's public-domain astronaut photo and on a second capture "
+        "made from it (turned 12 degrees, 30 %% smaller, darker, JPEG quality 60). Needs the demo extra "
+        '(pip install "squeezerface[demo]"); works offline, without ../shared/data.',
+        epilog="exit status: 0 same person (the expected answer), 1 different, 3 the demo extra is missing",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--backend", choices=("onnxruntime", "litert"), default="onnxruntime")
+    p.add_argument("--json", action="store_true", help="print the faces and the match as JSON")
+    p.set_defaults(func=_cmd_demo)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    import json
+
+    from squeezerface.demo import demo_images
+    from squeezerface.verify import FaceVerifier
+
+    images = demo_images()
+    verifier = FaceVerifier(backend=args.backend)
+    faces = [
+        verifier.subject(images.original, "astronaut"),
+        verifier.subject(images.recaptured_jpeg, "recapture"),
+    ]
+    match = verifier.verify(images.original, images.recaptured_jpeg)
+    if args.json:
+        found = [
+            {"box": f.box, "score": f.score, "quality": f.quality.to_dict() if f.quality else None}
+            for f in faces
+        ]
+        print(json.dumps({"faces": found, "match": match.to_dict()}))
+    else:
+        for name, f in zip(("astronaut photo", "second capture"), faces, strict=True):
+            box = ", ".join(f"{v:.0f}" for v in f.box)
+            q = f.quality
+            facts = "" if q is None else f", eyes {q.iod:.0f} px apart, sharpness {q.sharpness:.0f}"
+            print(f"{name}: face at ({box}), detector score {f.score:.2f}{facts}")
+        verdict = "same person" if match.same else "different people"
+        point = f"{match.operating_point}, {match.model}"
+        print(f"{verdict}: cosine {match.score:.4f}, threshold {match.threshold:.4f} ({point})")
+    return EXIT_OK if match.same else EXIT_DIFFERENT
+
+
 def _add_face_options(p: argparse.ArgumentParser) -> None:
     """The detector/embedder options every command that embeds photos takes (as `verify` does)."""
     p.add_argument(
@@ -530,6 +577,87 @@ def _cmd_forget(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_encrypt(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "encrypt",
+        help="encrypt an existing gallery's templates in place (AES-256-GCM)",
+        description="Encrypt every template of a plaintext gallery with a 32-byte key, safely: an encrypted "
+        "copy is written beside the gallery, fsynced and checked to decrypt to the same templates, then "
+        "atomically replaces the gallery, and the old file's bytes are overwritten before they are "
+        "released (best effort: copy-on-write filesystems, SSDs and backups may keep old blocks). The "
+        "gallery must not be open in another program. The key comes from --key-file or from "
+        "$SQUEEZERFACE_GALLERY_KEY (64 hex digits or base64) / $SQUEEZERFACE_GALLERY_KEY_FILE; the other "
+        "commands read it from those variables. Without the key the gallery cannot be read: keep it safe.",
+        epilog="example: squeezerface encrypt --db staff.sqlite --key-file staff.key --new-key, then "
+        "SQUEEZERFACE_GALLERY_KEY_FILE=staff.key squeezerface list --db staff.sqlite. "
+        "exit status: 0 encrypted, 2 bad input (no or bad key, already encrypted, in use, not a gallery), "
+        "3 the crypto extra is missing",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--db", type=Path, required=True, help="gallery file (SQLite)")
+    p.add_argument("--key-file", type=Path, default=None, help="key file (default: the environment)")
+    p.add_argument(
+        "--new-key",
+        action="store_true",
+        help="first write a new random key to --key-file (mode 600; an existing file is never overwritten)",
+    )
+    p.set_defaults(func=_cmd_encrypt)
+
+
+def _cmd_encrypt(args: argparse.Namespace) -> int:
+    from squeezerface.crypto import write_key_file
+    from squeezerface.errors import GalleryKeyError
+    from squeezerface.gallery import encrypt_gallery
+
+    created = None
+    if args.new_key:
+        if args.key_file is None:
+            raise GalleryKeyError("--new-key writes the new key to --key-file: give one")
+        if not args.db.is_file():
+            raise GalleryKeyError(f"no gallery at {args.db}: nothing to encrypt")
+        created = write_key_file(args.key_file)
+    try:
+        done = encrypt_gallery(args.db, key_file=args.key_file)
+    except BaseException:
+        if created is not None:  # a key that encrypted nothing is not left lying around
+            created.unlink(missing_ok=True)
+        raise
+    wiped = "overwritten and removed" if done.plaintext_overwritten else "removed (overwriting it failed)"
+    print(
+        f"encrypted {args.db}: {done.identities} identities, {done.templates} template(s), AES-256-GCM; "
+        f"the old plaintext file was {wiped}"
+    )
+    if created is not None:
+        print(f"new key in {created}: without it the gallery cannot be read, keep a safe copy")
+    return EXIT_OK
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    from squeezerface.bench import add_bench_arguments  # stdlib-only at import: keeps the CLI fast
+
+    p = sub.add_parser(
+        "bench",
+        help="time every stage on this device beside the dlib peer; writes JSON + Markdown to submit",
+        description="Run the latency benchmark with only the runtime installed: decode, detect, align, "
+        "embed, match and end-to-end verify, batch 1, on 1 thread and all threads, for every shipped model "
+        "per backend (onnxruntime, LiteRT when installed) and precision; each configuration in a fresh "
+        "process, p50/p90/p99 of 200 timed runs after warm-up; the dlib peer in the same run when the "
+        "teacher extra is installed (ratios ours/dlib); the core's GEMM rate (roofline); model load time, "
+        "peak RSS, 1:N search; and this device (CPU, cores, clocks, board, OS, versions).",
+        epilog="example: squeezerface bench --out my-bench (then attach my-bench/bench.json to a GitHub "
+        "issue; see benchmarks/README.md). Takes a few minutes; --runs 20 for a quick look.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_bench_arguments(p)
+    p.set_defaults(func=_cmd_bench)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from squeezerface.bench import run_device_bench
+
+    return run_device_bench(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="squeezerface",
@@ -541,13 +669,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"squeezerface {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_verify(sub)
+    _add_demo(sub)
     _add_enroll(sub)
     _add_identify(sub)
     _add_list(sub)
     _add_forget(sub)
+    _add_encrypt(sub)
     _add_eval(sub)
     _add_calibrate(sub)
     _add_models(sub)
+    _add_bench(sub)
     return parser
 
 

@@ -160,6 +160,7 @@ class FaceDetector:
     ) -> None:
         self.path = model_path(str(model))
         self.card: ModelCard = load_card(self.path, verify=verify)
+        self._sha256 = self.card.sha256 if verify else None  # checked again on the bytes the engine gets
         settings = self.card.training.get("detection", {})
         if refiner == FROM_CARD:
             named = settings.get("refiner")
@@ -175,21 +176,23 @@ class FaceDetector:
         self.retry_larger = retry_larger
         named = settings.get("retry_model")
         self._retry_path = self.path.parent / named if named else None
+        self._retry_sha256: str | None = None
         if self._retry_path is not None and self._retry_path.is_file():
-            load_card(self._retry_path, verify=verify)  # checked against its card like the main file
+            retry_card = load_card(self._retry_path, verify=verify)  # checked like the main file
+            self._retry_sha256 = retry_card.sha256 if verify else None
         self.backend: Backend | None = None
         self._retry: tuple[Backend, int] | None = None
         self._dynamic = False
 
     def prepare(self, threads: int = 1) -> FaceDetector:
         if self.backend is None:
-            self.backend = open_backend(self.path, threads=threads)
+            self.backend = open_backend(self.path, threads=threads, sha256=self._sha256)
             fixed = self.backend.input.shape[2]
             if fixed is not None and fixed != self.input_size and self.backend.engine == "litert":
                 self.input_size = int(fixed)  # a TFLite file has its input size baked in
             self._dynamic = fixed is None
             if self.retry_larger and fixed is not None and self._retry_path and self._retry_path.is_file():
-                retry = open_backend(self._retry_path, threads=threads)
+                retry = open_backend(self._retry_path, threads=threads, sha256=self._retry_sha256)
                 self._retry = (retry, int(retry.input.shape[2] or 2 * self.input_size))
             if self.refiner is not None:
                 self.refiner.prepare(threads)

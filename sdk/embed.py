@@ -26,6 +26,7 @@ class FaceEmbeddingModel:
     def __init__(self, model: str | Path = DEFAULT_EMBEDDER, verify: bool = True) -> None:
         self.path = model_path(str(model))
         self.card: ModelCard = load_card(self.path, verify=verify)
+        self._sha256 = self.card.sha256 if verify else None  # checked again on the bytes the engine gets
         self.backend: Backend | None = None
 
     @property
@@ -35,7 +36,7 @@ class FaceEmbeddingModel:
     def prepare(self, threads: int = 1) -> FaceEmbeddingModel:
         """Open the inference engine (once; later calls only change nothing). Returns self for chaining."""
         if self.backend is None:
-            self.backend = open_backend(self.path, threads=threads)
+            self.backend = open_backend(self.path, threads=threads, sha256=self._sha256)
             if self.backend.layout != self.card.input.layout:
                 found = self.backend.layout
                 raise ModelFileError(

@@ -144,3 +144,26 @@ class UnknownIdentityError(GalleryError, KeyError):
 class TemplateError(GalleryError, ValueError):
     """Embeddings unfit to store or search with: wrong shape or size, NaN/infinite or all-zero values (also a
     ValueError)."""
+
+
+class GalleryBusyError(GalleryError):
+    """Another connection held the gallery's write lock for longer than the gallery's `timeout`, even after
+    retries; nothing was written. Try again, or open the gallery with a longer timeout."""
+
+
+class GalleryKeyError(GalleryError):
+    """The encryption key and the gallery do not go together: an encrypted gallery opened without a key or
+    with a wrong one, a key given for a gallery that is not encrypted, or a key that is not 32 bytes (as 64
+    hex digits, base64, or a 32-byte key file). The message never contains the key."""
+
+
+class TemplateIntegrityError(GalleryFormatError):
+    """An encrypted template fails its AES-GCM authentication although the key is right: its bytes were
+    changed, or it was moved to another identity or model (the identity and model are authenticated with
+    it)."""
+
+
+class CryptoUnavailableError(EmbedderUnavailableError):
+    """A gallery key is configured but the `cryptography` package is not installed (pip install
+    'squeezerface[crypto]'). A subclass of `EmbedderUnavailableError` so that every handler of a missing
+    optional dependency (the CLI's exit status 3) covers it too."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import struct
 import sys
@@ -56,9 +57,9 @@ def load_image(
         dropped), of dtype uint8, uint16 (scaled by >> 8) or float in [0, 1] (scaled by 255 and rounded);
         or a PIL image of any common mode (1, L, LA, P, PA, RGB, RGBA, CMYK, YCbCr, I;16, I, F), with its
         EXIF orientation applied (PIL itself ignores it).
-    max_pixels: width x height above which the image is refused. For PNG and JPEG the size is read from
-        the header, so an oversized image is refused before it is decoded; other formats are checked
-        after decoding.
+    max_pixels: width x height above which the image is refused. The size is read from the header of every
+        format decoded (see `DECODED_FORMATS`), so an oversized image (a decompression bomb) is refused
+        before any pixel is allocated; data whose header does not give its size is refused undecoded.
     channel_order: "RGB" or "BGR", the order of a numpy array's colour channels (OpenCV's `cv2.imread`
         gives BGR). Encoded images and PIL images carry their own order, so it is ignored for them.
 
@@ -194,6 +195,8 @@ def _stat_regular_file(path: Path) -> os.stat_result:
         raise ImageDecodeError(path, "no such file") from e
     except OSError as e:
         raise ImageDecodeError(path, f"cannot access file ({e.strerror or e})") from e
+    except ValueError as e:  # a NUL byte in the path: no file can have that name
+        raise ImageDecodeError(repr(str(path)), f"not a valid path ({e})") from e
     if stat.S_ISDIR(st.st_mode):
         raise ImageDecodeError(path, "is a directory, not an image file")
     if not stat.S_ISREG(st.st_mode):
@@ -260,6 +263,157 @@ def _check_pixels(width: int, height: int, max_pixels: int, name: str) -> None:
         )
 
 
+DECODED_FORMATS = "PNG, JPEG, WebP, AVIF, TIFF, BMP, GIF, JPEG 2000, PNM/PAM/PFM, Radiance HDR, Sun raster"
+"""The encoded formats `load_image` decodes: those whose header it can read the image size from."""
+
+
+def _u(data: bytes, offset: int, fmt: str) -> int | None:
+    """One struct field at `offset`, or None past the end of the data."""
+    size = struct.calcsize(fmt)
+    if offset < 0 or offset + size > len(data):
+        return None
+    return int(struct.unpack_from(fmt, data, offset)[0])
+
+
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    """ImageWidth and ImageLength of the first IFD of a TIFF or BigTIFF (the page OpenCV decodes)."""
+    e = "<" if data[:2] == b"II" else ">"
+    big = data[2:4] in (b"+\x00", b"\x00+")
+    first = _u(data, 8, e + "Q") if big else _u(data, 4, e + "I")
+    if first is None:
+        return None
+    count = _u(data, first, e + ("Q" if big else "H"))
+    if count is None:
+        return None
+    start, step = first + (8 if big else 2), 20 if big else 12
+    value_at = 12 if big else 8
+    found: dict[int, int] = {}
+    for k in range(min(count, 4096)):
+        entry = start + k * step
+        tag, kind = _u(data, entry, e + "H"), _u(data, entry + 2, e + "H")
+        if tag is None or kind is None:
+            break
+        if tag in (256, 257):
+            fmt = {3: "H", 4: "I", 16: "Q"}.get(kind)
+            value = _u(data, entry + value_at, e + fmt) if fmt else None
+            if value is not None:
+                found[tag] = value
+    return (found[256], found[257]) if 256 in found and 257 in found else None
+
+
+def _text_tokens(data: bytes, start: int, count: int) -> list[bytes]:
+    """The first `count` whitespace-separated tokens of a Netpbm header, '#' comments skipped."""
+    tokens: list[bytes] = []
+    for line in data[start:4096].splitlines():
+        tokens += line.split(b"#", 1)[0].split()
+        if len(tokens) >= count:
+            break
+    return tokens[:count]
+
+
+def _ints(tokens: list[bytes]) -> tuple[int, int] | None:
+    try:
+        w, h = (int(t) for t in tokens)
+    except ValueError:
+        return None
+    return (abs(w), abs(h))
+
+
+def _pam_size(data: bytes) -> tuple[int, int] | None:
+    fields: dict[bytes, bytes] = {}
+    for line in data[3:4096].splitlines():
+        words = line.split(b"#", 1)[0].split()
+        if words[:1] == [b"ENDHDR"]:
+            break
+        if len(words) >= 2:
+            fields[words[0]] = words[1]
+    if b"WIDTH" not in fields or b"HEIGHT" not in fields:
+        return None
+    return _ints([fields[b"WIDTH"], fields[b"HEIGHT"]])
+
+
+_HDR_RESOLUTION = re.compile(rb"\n([-+])([XY]) +(\d+) +([-+])([XY]) +(\d+)")
+
+
+def _hdr_size(data: bytes) -> tuple[int, int] | None:
+    """The resolution line after the header's blank line, e.g. "-Y 480 +X 640"."""
+    end = data.find(b"\n\n", 0, 65536)
+    match = _HDR_RESOLUTION.match(data, end + 1) if end >= 0 else None
+    if match is None:
+        return None
+    sizes = {match.group(2): int(match.group(3)), match.group(5): int(match.group(6))}
+    return (sizes[b"X"], sizes[b"Y"]) if len(sizes) == 2 else None
+
+
+def _isobmff_size(data: bytes) -> tuple[int, int] | None:
+    """AVIF/HEIF: the largest width and height of any image spatial extent ('ispe') property."""
+    widths, heights, at = [], [], data.find(b"ispe")
+    while at >= 0:
+        w, h = _u(data, at + 8, ">I"), _u(data, at + 12, ">I")
+        if w is not None and h is not None:
+            widths.append(w)
+            heights.append(h)
+        at = data.find(b"ispe", at + 4)
+    return (max(widths), max(heights)) if widths else None
+
+
+def _other_format_size(data: bytes) -> tuple[str | None, tuple[int, int] | None]:
+    """(format, (width, height)) from the header of the formats OpenCV decodes besides PNG and JPEG, read
+    the way their decoders read it; (format, None) when the header is cut or damaged; (None, None) when no
+    known signature matches. Sizes are those the decoder allocates (or larger), so they bound memory."""
+    head = data[:16]
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "TIFF", _tiff_size(data)
+    if head[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        chunk = data[12:16]
+        if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
+            w, h = _u(data, 26, "<H"), _u(data, 28, "<H")
+            return "WebP", None if w is None or h is None else (w & 0x3FFF, h & 0x3FFF)
+        if chunk == b"VP8L" and data[20:21] == b"\x2f":
+            bits = _u(data, 21, "<I")
+            return "WebP", None if bits is None else ((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
+        if chunk == b"VP8X" and len(data) >= 30:
+            return "WebP", (
+                1 + int.from_bytes(data[24:27], "little"),
+                1 + int.from_bytes(data[27:30], "little"),
+            )
+        return "WebP", None
+    if head[:2] == b"BM":
+        header = _u(data, 14, "<I")
+        if header == 12:
+            w, h = _u(data, 18, "<H"), _u(data, 20, "<H")
+        else:
+            w, h = _u(data, 18, "<i"), _u(data, 22, "<i")
+        return "BMP", None if w is None or h is None else (abs(w), abs(h))
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        w, h = _u(data, 6, "<H"), _u(data, 8, "<H")
+        return "GIF", None if w is None or h is None else (w, h)
+    if (
+        head[:1] == b"P"
+        and head[1:2] in (b"1", b"2", b"3", b"4", b"5", b"6", b"F", b"f")
+        and head[2:3].isspace()
+    ):
+        tokens = _text_tokens(data, 2, 2)
+        return "PNM", _ints(tokens) if len(tokens) == 2 else None
+    if head[:2] == b"P7" and head[2:3].isspace():
+        return "PAM", _pam_size(data)
+    if head.startswith((b"#?RADIANCE", b"#?RGBE")):
+        return "HDR", _hdr_size(data)
+    if head[:4] == b"\x59\xa6\x6a\x95":
+        w, h = _u(data, 4, ">I"), _u(data, 8, ">I")
+        return "Sun raster", None if w is None or h is None else (w, h)
+    if head[:12] == b"\x00\x00\x00\x0cjP  \r\n\x87\n":
+        at = data.find(b"ihdr", 0, 65536)
+        h, w = (_u(data, at + 4, ">I"), _u(data, at + 8, ">I")) if at >= 0 else (None, None)
+        return "JPEG 2000", None if w is None or h is None else (w, h)
+    if head[:4] == b"\xff\x4f\xff\x51":
+        w, h = _u(data, 8, ">I"), _u(data, 12, ">I")
+        return "JPEG 2000", None if w is None or h is None else (w, h)
+    if data[4:8] == b"ftyp":
+        return "AVIF/HEIF", _isobmff_size(data)
+    return None, None
+
+
 def _decode(data: bytes, name: str, max_pixels: int) -> np.ndarray:
     """Decode encoded bytes with OpenCV, EXIF orientation applied, and normalise to RGB uint8.
 
@@ -271,8 +425,10 @@ def _decode(data: bytes, name: str, max_pixels: int) -> np.ndarray:
     if not data:
         raise ImageDecodeError(name, "empty input (0 bytes)")
     if data.startswith(_PNG_SIGNATURE):
+        kind: str | None = "PNG"
         size = image_size_from_header(data)
-    else:
+    elif data.startswith(b"\xff\xd8"):
+        kind = "JPEG"
         size, sos = _walk_jpeg(data)
         # libjpeg decodes a cut-off file into a partly grey picture with only a warning in some OpenCV
         # builds; a JPEG without its end-of-image marker after the scan data is refused here instead.
@@ -280,8 +436,19 @@ def _decode(data: bytes, name: str, max_pixels: int) -> np.ndarray:
             raise ImageDecodeError(
                 name, "not a decodable image (JPEG ends before its end-of-image marker: truncated file)"
             )
-    if size is not None:
-        _check_pixels(size[0], size[1], max_pixels, name)
+    else:
+        kind, size = _other_format_size(data)
+    # Every decoder allocates the whole image before it reads a pixel, and a few KB of compressed data can
+    # claim gigapixels: the size must be known, and within the cap, before OpenCV sees the data.
+    if kind is None:
+        raise ImageDecodeError(
+            name, f"not a decodable image (not one of the formats squeezerface decodes: {DECODED_FORMATS})"
+        )
+    if size is None:
+        raise ImageDecodeError(
+            name, f"not a decodable image (its {kind} header does not give the image size: cut or damaged)"
+        )
+    _check_pixels(size[0], size[1], max_pixels, name)
 
     import cv2
 

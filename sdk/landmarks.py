@@ -70,12 +70,13 @@ class LandmarkRefiner:
     def __init__(self, model: str | Path = DEFAULT_REFINER, passes: int = 1, verify: bool = True) -> None:
         self.path = model_path(str(model))
         self.card: ModelCard = load_card(self.path, verify=verify)
+        self._sha256 = self.card.sha256 if verify else None  # checked again on the bytes the engine gets
         self.passes = passes
         self.backend: Backend | None = None
 
     def prepare(self, threads: int = 1) -> LandmarkRefiner:
         if self.backend is None:
-            self.backend = open_backend(self.path, threads=threads)
+            self.backend = open_backend(self.path, threads=threads, sha256=self._sha256)
             self._spec = replace(self.card.input, layout=self.backend.layout)
         return self
 

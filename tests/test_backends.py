@@ -40,3 +40,24 @@ def test_float_tensors_pass_through() -> None:
     x = np.arange(6, dtype=np.float64).reshape(2, 3)
     assert quantize(x, detail).dtype == np.float32
     np.testing.assert_array_equal(dequantize(x, detail), x.astype(np.float32))
+
+
+def test_a_model_swapped_after_its_card_check_never_runs(tmp_path: Path) -> None:
+    """The model classes hash the very bytes the engine is built from, so replacing the file between the
+    card check (construction) and opening the engine (prepare) is caught."""
+    import shutil
+
+    from squeezerface.embed import FaceEmbeddingModel
+    from squeezerface.errors import ModelFileError
+    from squeezerface.modelcard import card_path
+    from squeezerface.shipped import model_path
+
+    src = model_path("squeezerfacenet-980k-int8.onnx")
+    path = tmp_path / src.name
+    shutil.copyfile(src, path)
+    shutil.copyfile(card_path(src), card_path(path))
+    model = FaceEmbeddingModel(path)  # the card check passes here
+    shutil.copyfile(model_path("squeezerfacenet-980k-fp32.onnx"), path)  # a different, valid model
+    with pytest.raises(ModelFileError, match="does not match its card"):
+        model.prepare()
+    assert model.backend is None

@@ -387,10 +387,9 @@ def test_a_crash_mid_enrolment_leaves_no_half_person(tmp_path: Path) -> None:
         f"""
         import os
         import numpy as np
-        from squeezerface import gallery
-        from squeezerface.gallery import Gallery, ModelInfo
+        from squeezerface.gallery import Gallery, ModelInfo, store
 
-        real, calls = gallery._to_blob, []
+        real, calls = store._to_blob, []
 
         def dying(vector):
             calls.append(1)
@@ -398,7 +397,7 @@ def test_a_crash_mid_enrolment_leaves_no_half_person(tmp_path: Path) -> None:
                 os._exit(3)  # no rollback, no close: as a power cut or a kill -9
             return real(vector)
 
-        gallery._to_blob = dying
+        store._to_blob = dying
         g = Gallery({str(path)!r}, ModelInfo("toy", "1.0", {D}))
         g.enroll("bob", np.eye({D})[2:5])
         """

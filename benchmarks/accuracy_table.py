@@ -1,0 +1,317 @@
+"""The accuracy table: every LFW figure this repository has measured, beside figures quoted from papers.
+
+It recomputes nothing: LFW View 2 was measured by the commands in benchmarks/RUNS.md, and their committed
+records are read here (lfw_teacher.json, pruning.json and the exported weights' JSON, conversion.json,
+detector.json, the shipped models' cards). Quoted figures come from configs/quoted_literature.toml, each
+with its source, and are kept in a separate table, marked as quoted. Run through benchmarks/run.py, or
+alone:
+
+    python benchmarks/accuracy_table.py --out benchmarks/results
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+WEIGHTS = ROOT / "pruning" / "weights"
+QUOTED = ROOT / "benchmarks" / "configs" / "quoted_literature.toml"
+PRUNED = ("base", "taylor-980k", "taylor-700k", "taylor-620k")
+IMPOSTOR_NOTE = (
+    "LFW View 2 has 3,000 impostor pairs, so TAR at FAR 1e-3 rests on 3 false accepts: a coarse figure"
+)
+
+
+@dataclass(frozen=True)
+class MeasuredRow:
+    """One LFW View 2 (10-fold) measurement of ours, as committed."""
+
+    group: str  # teacher | trained | pruned | artifact | end to end
+    model: str
+    artifact: str  # what ran: "torch fp32", a model file, "dlib"
+    alignment: str  # whose landmarks aligned the faces
+    accuracy_mean: float
+    accuracy_std: float | None
+    tar_at_far_1e_3: float | None
+    eer: float | None
+    params: int | None
+    mmacs: float | None
+    no_face: int | None  # photos without a detection (aligned from a centred box)
+    shipped: bool
+    source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class QuotedRow:
+    """A figure from a paper or model card: quoted, never measured here."""
+
+    name: str
+    lfw_accuracy: float | None  # percent
+    params_m: float | None
+    mcompute: float | None
+    compute_unit: str
+    training: str
+    source: str
+    url: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "quoted": True}
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def _shipped() -> set[str]:
+    try:
+        from squeezerface.shipped import shipped_models
+
+        return set(shipped_models())
+    except ImportError:
+        return set()
+
+
+def measured_rows(results: Path = RESULTS, weights: Path = WEIGHTS) -> tuple[list[MeasuredRow], list[str]]:
+    """The measured rows, and notes on anything missing or inconsistent between records. Pure given the
+    files."""
+    rows: list[MeasuredRow] = []
+    notes: list[str] = []
+    shipped = _shipped()
+    teacher_path = results / "lfw_teacher.json"
+    if teacher_path.is_file():
+        t = _load(teacher_path)
+        rows.append(
+            MeasuredRow(
+                "teacher",
+                "dlib ResNet 128-d",
+                "dlib (HOG detector, 5-point chip)",
+                "dlib's own",
+                t["accuracy_mean"],
+                t["accuracy_std"],
+                t["tar_at_far"]["1e-03"]["tar"],
+                t["eer"],
+                None,
+                None,
+                t.get("no_face_count"),
+                False,
+                "benchmarks/results/lfw_teacher.json",
+            )
+        )
+    else:
+        notes.append(f"{teacher_path} missing: no teacher row")
+    pruning_path = results / "pruning.json"
+    by_params = {}
+    if pruning_path.is_file():
+        by_params = {
+            m["params"]: m for m in _load(pruning_path)["models"] if m["criterion"] in (None, "taylor")
+        }
+    for stem in PRUNED:
+        path = weights / f"{stem}.json"
+        if not path.is_file():
+            notes.append(f"{path} missing: no {stem} row")
+            continue
+        w = _load(path)
+        curve = by_params.get(w["params"])
+        if curve is not None and abs(curve["lfw_accuracy_mean"] - w["lfw_accuracy_mean"]) > 1e-9:
+            notes.append(f"{stem}: pruning.json and {path.name} disagree on LFW accuracy")
+        rows.append(
+            MeasuredRow(
+                "trained" if stem == "base" else "pruned",
+                stem,
+                "torch fp32",
+                "dlib teacher's landmarks",
+                w["lfw_accuracy_mean"],
+                w.get("lfw_accuracy_std"),
+                w.get("lfw_tar_at_far_1e-3"),
+                w.get("lfw_eer"),
+                w["params"],
+                w.get("mflops"),
+                None,
+                False,
+                f"pruning/weights/{stem}.json (= benchmarks/results/pruning.json)",
+            )
+        )
+    conversion_path = results / "conversion.json"
+    if conversion_path.is_file():
+        c = _load(conversion_path)
+        for a in c["artifacts"]:
+            card = _card_row(a["file"])
+            if card is not None and abs(card["accuracy_mean"] - a["lfw_accuracy_mean"]) > 1e-9:
+                notes.append(
+                    f"{a['file']}: its card says LFW {card['accuracy_mean']:.4f}, conversion.json "
+                    f"{a['lfw_accuracy_mean']:.4f}"
+                )
+            rows.append(
+                MeasuredRow(
+                    "artifact",
+                    c["model"],
+                    a["file"],
+                    "dlib teacher's landmarks",
+                    a["lfw_accuracy_mean"],
+                    a.get("lfw_accuracy_std"),
+                    a.get("lfw_tar_at_far_1e-3"),
+                    (card or {}).get("eer"),
+                    c["params"],
+                    c["mflops"],
+                    c["torch_lfw"].get("no_face_fallback"),
+                    a["file"] in shipped,
+                    "benchmarks/results/conversion.json",
+                )
+            )
+    else:
+        notes.append(f"{conversion_path} missing: no artifact rows")
+    detector_path = results / "detector.json"
+    if detector_path.is_file():
+        d = _load(detector_path)
+        for det, entry in d.get("lfw", {}).items():
+            ours = entry["our_landmarks"]
+            rows.append(
+                MeasuredRow(
+                    "end to end",
+                    f"{det} + {entry['embedder']}",
+                    entry["embedder"],
+                    f"our detector {det} (+ landmark refiner)",
+                    ours["accuracy_mean"],
+                    ours.get("accuracy_std"),
+                    ours.get("tar_at_far_1e-3"),
+                    ours.get("eer"),
+                    None,
+                    None,
+                    ours.get("no_face_fallback"),
+                    det in shipped and entry["embedder"] in shipped,
+                    "benchmarks/results/detector.json (lfw)",
+                )
+            )
+    else:
+        notes.append(f"{detector_path} missing: no end-to-end rows")
+    return rows, notes
+
+
+def _card_row(file: str) -> dict[str, Any] | None:
+    """The LFW row of a shipped model's card for that very file (None when not shipped or absent)."""
+    try:
+        from squeezerface.errors import ModelFileError
+        from squeezerface.modelcard import load_card
+        from squeezerface.shipped import model_path
+
+        card = load_card(model_path(file), verify=False)
+    except (ImportError, ModelFileError, OSError):
+        return None
+    return next((r for r in card.accuracy if r.get("artifact") == file and "accuracy_mean" in r), None)
+
+
+def quoted_rows(path: Path = QUOTED) -> list[QuotedRow]:
+    """The quoted-literature rows (TOML; Python >= 3.11 or tomli)."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    data = tomllib.loads(path.read_text())
+    return [
+        QuotedRow(
+            m["name"],
+            m.get("lfw_accuracy"),
+            m.get("params_m"),
+            m.get("mcompute"),
+            m.get("compute_unit", ""),
+            m.get("training", ""),
+            m["source"],
+            m.get("url", ""),
+        )
+        for m in data["model"]
+    ]
+
+
+def _pct(x: float | None) -> str:
+    return "" if x is None else f"{100 * x:.2f}"
+
+
+def render_markdown(rows: list[MeasuredRow], quoted: list[QuotedRow], notes: list[str]) -> str:
+    """accuracy.md. Pure."""
+    lines = [
+        "# Accuracy: LFW View 2, 10-fold",
+        "",
+        "## Measured here",
+        "",
+        "Every figure below was measured in this repository by the command its source record names (see "
+        "benchmarks/RUNS.md); this table only gathers them. Accuracy: mean ± std over the 10 folds "
+        "(threshold chosen on the other 9); TAR at FAR 1e-3 over all 6,000 pairs. " + IMPOSTOR_NOTE + ".",
+        "",
+        "| group | model | artifact | aligned by | accuracy % | TAR@FAR1e-3 % | EER % | params | MMACs | "
+        "no-face photos | shipped | record |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        acc = _pct(r.accuracy_mean) + (f" ± {_pct(r.accuracy_std)}" if r.accuracy_std is not None else "")
+        lines.append(
+            f"| {r.group} | {r.model} | {r.artifact} | {r.alignment} | {acc} | {_pct(r.tar_at_far_1e_3)} | "
+            f"{_pct(r.eer)} | {'' if r.params is None else f'{r.params:,}'} | "
+            f"{'' if r.mmacs is None else f'{r.mmacs:.1f}'} | {'' if r.no_face is None else r.no_face} | "
+            f"{'yes' if r.shipped else ''} | {r.source} |"
+        )
+    lines += [
+        "",
+        "## Quoted from the literature (not measured here)",
+        "",
+        "Other models' figures as their authors or model cards report them: other training data, other "
+        "protocols, other alignment; context only, not a head-to-head comparison. Left blank where the "
+        "source could not be checked.",
+        "",
+        "| model | LFW % (quoted) | params M | compute (M) | counted as | training | source |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for q in quoted:
+        lines.append(
+            f"| {q.name} | {'' if q.lfw_accuracy is None else f'{q.lfw_accuracy:.2f}'} | "
+            f"{'' if q.params_m is None else q.params_m} | {'' if q.mcompute is None else q.mcompute} | "
+            f"{q.compute_unit} | {q.training} | [{q.source}]({q.url}) |"
+        )
+    lines += ["", "![accuracy against size](accuracy_vs_size.png)", ""]
+    if notes:
+        lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
+    return "\n".join(lines)
+
+
+def build(results: Path = RESULTS) -> dict[str, Any]:
+    """The accuracy report (JSON-able)."""
+    rows, notes = measured_rows(results)
+    quoted = quoted_rows()
+    return {
+        "schema": 1,
+        "benchmark": "LFW View 2 (10-fold), 6,000 pairs",
+        "note": IMPOSTOR_NOTE,
+        "measured": [r.to_dict() for r in rows],
+        "quoted": [q.to_dict() for q in quoted],
+        "notes": notes,
+    }
+
+
+def write(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
+    rows = [MeasuredRow(**r) for r in report["measured"]]
+    quoted = [QuotedRow(**{k: v for k, v in q.items() if k != "quoted"}) for q in report["quoted"]]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "accuracy.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / "accuracy.md").write_text(render_markdown(rows, quoted, report["notes"]))
+    return out / "accuracy.json", out / "accuracy.md"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--results", type=Path, default=RESULTS, help="where the committed records are")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="where to write accuracy.{json,md}")
+    args = ap.parse_args()
+    for path in write(build(args.results), args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
