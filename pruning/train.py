@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from squeezerface._progress import progress
 from squeezerface.datasets import LabeledImage, make_pairs
 from squeezerface.metrics import k_fold_accuracy
+from squeezerface.pruning.config_flags import add_config_flags
 from squeezerface.pruning.faceset import FaceSet, augment, centre_crop, centred, sample_rng, to_input
 from squeezerface.pruning.model import SqueezerFaceNet, count_mflops, count_params, load_model, save_model
 from squeezerface.pruning.spec import ModelSpec
@@ -306,17 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "Under torchrun it trains with DistributedDataParallel.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    for field, default in asdict(d).items():
-        flag = "--" + field.replace("_", "-")
-        if isinstance(default, bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
-        else:
-            kind = (
-                type(default)
-                if default is not None
-                else (int if field in ("max_steps", "limit_train") else str)
-            )
-            p.add_argument(flag, type=kind, default=default)
+    add_config_flags(p, d)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = vars(p.parse_args(argv))
     quiet = args.pop("quiet")

@@ -25,6 +25,18 @@ STRIDES = (8, 16, 32)
 OUTPUTS = 15  # score, box (4), landmarks (10)
 
 
+def spec_text(base: str, stages: tuple[int, ...], last: int) -> str:
+    """`base:c1,c2,...|last`: the text form of a network's channel widths (timm style: rebuilt from text)."""
+    return f"{base}:{','.join(map(str, stages))}|{last}"
+
+
+def parse_spec_text(text: str) -> tuple[str, tuple[int, ...], int]:
+    """(base, stages, last) from `base:c1,c2,...|last`."""
+    base, body = text.split(":", 1)
+    stages, last = body.split("|")
+    return base, tuple(int(c) for c in stages.split(",")), int(last)
+
+
 @dataclass(frozen=True)
 class DetectorSpec:
     """Channel widths as text, e.g. `tinyface:16,32,48,64,96|48` (backbone stages | pyramid width)."""
@@ -34,13 +46,12 @@ class DetectorSpec:
     base: str = "tinyface"
 
     def to_text(self) -> str:
-        return f"{self.base}:{','.join(map(str, self.stages))}|{self.neck}"
+        return spec_text(self.base, self.stages, self.neck)
 
     @classmethod
     def from_text(cls, text: str) -> DetectorSpec:
-        base, body = text.split(":", 1)
-        stages, neck = body.split("|")
-        return cls(tuple(int(c) for c in stages.split(",")), int(neck), base)
+        base, stages, neck = parse_spec_text(text)
+        return cls(stages, neck, base)
 
 
 def conv_bn(

@@ -15,7 +15,14 @@ import torch
 from torch import nn
 
 from squeezerface.landmarks import CROP
-from squeezerface.pruning.detector.model import conv_bn, dw_sep, load_weights, save_weights
+from squeezerface.pruning.detector.model import (
+    conv_bn,
+    dw_sep,
+    load_weights,
+    parse_spec_text,
+    save_weights,
+    spec_text,
+)
 
 
 @dataclass(frozen=True)
@@ -27,13 +34,12 @@ class RefinerSpec:
     base: str = "lmref"
 
     def to_text(self) -> str:
-        return f"{self.base}:{','.join(map(str, self.stages))}|{self.squeeze}"
+        return spec_text(self.base, self.stages, self.squeeze)
 
     @classmethod
     def from_text(cls, text: str) -> RefinerSpec:
-        base, body = text.split(":", 1)
-        stages, squeeze = body.split("|")
-        return cls(tuple(int(c) for c in stages.split(",")), int(squeeze), base)
+        base, stages, squeeze = parse_spec_text(text)
+        return cls(stages, squeeze, base)
 
 
 class LandmarkRefinerNet(nn.Module):

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from squeezerface._progress import progress
 from squeezerface.detect import priors as grid
+from squeezerface.pruning.config_flags import add_config_flags
 from squeezerface.pruning.detector.compose import LabelledPhoto, Sample, compose
 from squeezerface.pruning.detector.model import (
     DetectorSpec,
@@ -273,10 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "labelled utkface/celeba_wild photos. Checkpoints every epoch; --resume continues exactly.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    for name, value in asdict(d).items():
-        flag = "--" + name.replace("_", "-")
-        kind = type(value) if value is not None else int
-        parser.add_argument(flag, type=kind, default=value)
+    add_config_flags(parser, d)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--quiet", action="store_true")
     args = vars(parser.parse_args(argv))

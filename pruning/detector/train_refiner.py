@@ -29,6 +29,7 @@ import torch
 from squeezerface._progress import progress
 from squeezerface.align import alignment_matrix, template
 from squeezerface.landmarks import CROP, OFFSET_UNIT, crop_face
+from squeezerface.pruning.config_flags import add_config_flags
 from squeezerface.pruning.detector.refiner import LandmarkRefinerNet, RefinerSpec, save_refiner
 from squeezerface.pruning.detector.train import load_photos
 
@@ -198,9 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--resume continues.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    for name, value in asdict(d).items():
-        kind = type(value) if value is not None else int
-        parser.add_argument("--" + name.replace("_", "-"), type=kind, default=value)
+    add_config_flags(parser, d)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--quiet", action="store_true")
     args = vars(parser.parse_args(argv))

@@ -1,0 +1,227 @@
+"""Commands that measure and calibrate: eval on a pairs list, calibrate thresholds, list shipped models."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    pass
+
+from squeezerface.cli.common import (
+    EXIT_OK,
+    parse_option,
+)
+
+
+def add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="verification accuracy of an embedder on an LFW-style pairs list",
+        description=(
+            "Embed every photo a pairs file names, score each pair by cosine similarity and report "
+            "k-fold accuracy (threshold chosen on the other folds), ROC AUC, EER and TAR at fixed FAR, as "
+            "JSON + Markdown + ROC/DET plots. Photos where no face is detected are embedded through a "
+            "centred-box fallback and counted. Embeddings are cached by file content, so a second run of "
+            "the same embedder is instant."
+        ),
+        epilog=(
+            "example: squeezerface eval --root ../shared/data/lfw/images "
+            "--pairs ../shared/data/lfw/pairs.txt --embedder dlib --out benchmarks/results --name lfw_teacher"
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--root", type=Path, required=True, help="folder holding NAME/NAME_NNNN.jpg")
+    p.add_argument("--pairs", type=Path, required=True, help="pairs file in the LFW pairs.txt format")
+    p.add_argument(
+        "--embedder",
+        default="dlib",
+        help="built-in embedder name (dlib) or 'package.module:factory' returning a FaceEmbedder",
+    )
+    p.add_argument(
+        "--option",
+        "-O",
+        action="append",
+        default=[],
+        type=parse_option,
+        metavar="KEY=VALUE",
+        help="embedder option, repeatable (dlib: detector=hog|cnn, upsample=1, num_jitters=0)",
+    )
+    p.add_argument("--out", type=Path, default=Path("eval_results"), help="output folder")
+    p.add_argument("--name", default=None, help="file name stem of the outputs (default: from the embedder)")
+    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="worker processes")
+    p.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="embedding cache file (default: $SQUEEZERFACE_CACHE or ~/.cache/squeezerface/embeddings.sqlite)",
+    )
+    p.add_argument("--no-cache", action="store_true", help="compute every embedding afresh, store nothing")
+    p.add_argument(
+        "--select",
+        choices=("central", "largest"),
+        default="central",
+        help="which face to use when a photo shows several",
+    )
+    p.add_argument(
+        "--fallback-box",
+        type=float,
+        default=0.5,
+        help="no-face fallback: side of the centred face box as a fraction of the shorter image side; "
+        "0 makes a no-face photo an error",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_eval)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from squeezerface.cache import default_cache_path
+    from squeezerface.datasets import read_pairs
+    from squeezerface.embedders.base import EmbedderSpec, Fallback
+    from squeezerface.evaluation import evaluate, write_outputs
+
+    pairs = read_pairs(args.root, args.pairs)
+    spec = EmbedderSpec(args.embedder, tuple(args.option))
+    fallback = Fallback(enabled=args.fallback_box > 0, box_fraction=args.fallback_box or 0.5)
+    cache = None if args.no_cache else (args.cache or default_cache_path())
+    ev = evaluate(
+        pairs,
+        spec,
+        cache_path=cache,
+        workers=args.workers,
+        policy=args.select,
+        fallback=fallback,
+        show_progress=not args.quiet,
+    )
+    name = args.name or ev.short_name.replace("@", "_")
+    command = ["squeezerface", *args.argv]
+    paths = write_outputs(ev, args.out, name, command)
+    r = ev.report
+    print(
+        f"{ev.fingerprint}: {len(pairs)} pairs, accuracy {100 * r.folds.mean:.2f} % "
+        f"± {100 * r.folds.std:.2f}, EER {100 * r.eer.eer:.2f} %, AUC {r.auc:.4f}, "
+        f"no face in {len(ev.no_face_paths)} photos"
+    )
+    for path in paths.values():
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def add_calibrate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        help="set a model's thresholds on your own labelled photos; writes a model card",
+        description=(
+            "Embed labelled photos with a model, score genuine and impostor pairs, and write a copy of "
+            "the model's card whose thresholds (cosine, accept when above) hold at FAR 1e-2, 1e-3, 1e-4 "
+            "and at the EER on YOUR data, with the pair counts behind each. A FAR the impostor count "
+            "cannot support (fewer than one false accept) is reported as unsupported, not guessed. "
+            "Photos: an LFW-style pairs file (--pairs) or identity folders ROOT/ID/*.jpg (all pairs)."
+        ),
+        epilog=(
+            "example: squeezerface calibrate --root ../shared/data/celeba_wild --out my_card.json "
+            "(never calibrate on the benchmark you report on)"
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--root", type=Path, required=True, help="photo folder (NAME/NAME_NNNN.jpg or ID/*.jpg)")
+    p.add_argument("--pairs", type=Path, default=None, help="pairs file in the LFW format (else: all pairs)")
+    p.add_argument(
+        "--model", default=None, help="shipped model name or model file (default: the shipped int8 ONNX)"
+    )
+    p.add_argument(
+        "--locator",
+        default="tinyface",
+        help="face detector + landmarks: tinyface (shipped), a detector file, or an embedder name (dlib)",
+    )
+    p.add_argument("--out", type=Path, required=True, help="where to write the calibrated card (JSON)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes")
+    p.add_argument("--cache", type=Path, default=None, help="embedding cache file (default: user cache)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_calibrate)
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from squeezerface.cache import default_cache_path
+    from squeezerface.modelcard import save_card
+    from squeezerface.shipped import DEFAULT_EMBEDDER
+    from squeezerface.thresholds import calibrate_on_folder
+
+    run = calibrate_on_folder(
+        args.root,
+        args.pairs,
+        model=args.model or DEFAULT_EMBEDDER,
+        locator=args.locator,
+        cache_path=args.cache or default_cache_path(),
+        workers=args.workers,
+        show_progress=not args.quiet,
+    )
+    cal = run.card.calibration
+    assert cal is not None
+    print(f"{run.card.file}: {cal.source}; {cal.genuine_pairs} genuine / {cal.impostor_pairs} impostor pairs")
+    for point in cal.points:
+        print(
+            f"  {point.name:>10}: threshold {point.threshold:.4f}  FAR {point.far:.5f}  TAR {point.tar:.4f}"
+        )
+    for what in cal.unsupported:
+        print(f"  unsupported: {what}")
+    if run.no_face:
+        print(f"  {run.no_face} photo(s) had no detected face (centred-box fallback used)")
+    print(f"wrote {save_card(run.card, args.out)}")
+    return EXIT_OK
+
+
+def add_models(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "models",
+        help="list the shipped models with their cards' key facts",
+        description="List the model files shipped inside the package (found offline with "
+        "importlib.resources), checking each against the SHA-256 in its card: format, precision, size, "
+        "parameters, and for embedders LFW accuracy and the threshold at FAR 1e-3, for detectors held-out "
+        "recall and precision and the LFW alignment gap, for the landmark refiner its held-out NME.",
+    )
+    p.add_argument("--json", action="store_true", help="print the full cards as JSON")
+    p.set_defaults(func=cmd_models)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    import json
+
+    from squeezerface.modelcard import load_card
+    from squeezerface.shipped import DEFAULT_DETECTOR, DEFAULT_EMBEDDER, model_path, shipped_models
+
+    names = shipped_models()
+    if not names:
+        print("no shipped models in this installation")
+        return EXIT_OK
+    cards = {name: load_card(model_path(name)) for name in names}
+    if args.json:
+        print(json.dumps({n: c.to_dict() for n, c in cards.items()}, indent=1))
+        return EXIT_OK
+    for name, card in cards.items():
+        default = "  (default)" if name in (DEFAULT_EMBEDDER, DEFAULT_DETECTOR) else ""
+        head = (
+            f"{name}: {card.format} {card.precision}, {card.size_bytes / 1024:.0f} KB, {card.params:,} params"
+        )
+        rows = [r for r in card.accuracy if r.get("artifact") == card.file]
+        if card.embedding_size == 0 and "detection" not in card.training:  # the landmark refiner
+            held = next((r for r in rows if "nme" in r), None)
+            facts = (
+                ""
+                if held is None
+                else f", held-out NME {held['nme']:.4f} (unrefined {held['nme_unrefined']:.4f})"
+            )
+        elif card.embedding_size == 0:  # a detector: held-out detection quality and the LFW alignment gap
+            held = next((r for r in rows if r["benchmark"].startswith("held-out")), None)
+            gap = next((r["gap_pp"] for r in rows if "gap_pp" in r), None)
+            facts = "" if held is None else f", recall {held['recall']:.3f} precision {held['precision']:.3f}"
+            facts += "" if gap is None else f", LFW alignment gap {gap:.2f} pp"
+        else:
+            lfw = next((r for r in rows if "accuracy_mean" in r), None)
+            facts = f", LFW {100 * lfw['accuracy_mean']:.2f} %" if lfw else ", LFW n/a"
+            if card.calibration:
+                facts += f", threshold@FAR1e-3 {card.threshold('far_1e-3'):.3f}"
+        print(head + facts + default)
+    return EXIT_OK
