@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from squeezerface._progress import progress
 from squeezerface.detect import priors as grid
-from squeezerface.pruning.config_flags import add_config_flags
+from squeezerface.pruning.config_flags import parse_resumable
 from squeezerface.pruning.detector.compose import LabelledPhoto, Sample, compose
 from squeezerface.pruning.detector.model import (
     DetectorSpec,
@@ -274,12 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "labelled utkface/celeba_wild photos. Checkpoints every epoch; --resume continues exactly.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    add_config_flags(parser, d)
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    parser.add_argument("--quiet", action="store_true")
-    args = vars(parser.parse_args(argv))
-    resume, quiet = args.pop("resume"), args.pop("quiet")
-    result = train(DetTrainConfig(**args), resume=resume, show_progress=not quiet)
+    config, resume, quiet = parse_resumable(parser, d, None if argv is None else list(argv))
+    result = train(config, resume=resume, show_progress=not quiet)  # type: ignore[arg-type]
     print(json.dumps(result, indent=1))
     return 0
 

@@ -29,7 +29,7 @@ import torch
 from squeezerface._progress import progress
 from squeezerface.align import alignment_matrix, template
 from squeezerface.landmarks import CROP, OFFSET_UNIT, crop_face
-from squeezerface.pruning.config_flags import add_config_flags
+from squeezerface.pruning.config_flags import parse_resumable
 from squeezerface.pruning.detector.refiner import LandmarkRefinerNet, RefinerSpec, save_refiner
 from squeezerface.pruning.detector.train import load_photos
 
@@ -199,12 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--resume continues.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    add_config_flags(parser, d)
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    parser.add_argument("--quiet", action="store_true")
-    args = vars(parser.parse_args(argv))
-    resume, quiet = args.pop("resume"), args.pop("quiet")
-    print(json.dumps(train(RefinerTrainConfig(**args), resume, show_progress=not quiet), indent=1))
+    config, resume, quiet = parse_resumable(parser, d, None if argv is None else list(argv))
+    print(json.dumps(train(config, resume, show_progress=not quiet), indent=1))  # type: ignore[arg-type]
     return 0
 
 
