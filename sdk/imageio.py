@@ -59,7 +59,10 @@ def load_image(
         EXIF orientation applied (PIL itself ignores it).
     max_pixels: width x height above which the image is refused. The size is read from the header of every
         format decoded (see `DECODED_FORMATS`), so an oversized image (a decompression bomb) is refused
-        before any pixel is allocated; data whose header does not give its size is refused undecoded.
+        before any pixel is allocated; data whose header does not give its size is refused undecoded. A
+        JPEG over the cap (a 50 MP phone photo) is instead decoded at 1/2, 1/4 or 1/8 of its size,
+        whichever first fits, by libjpeg itself, so the full-size picture is never allocated; only one
+        that does not fit even at 1/8 is refused.
     channel_order: "RGB" or "BGR", the order of a numpy array's colour channels (OpenCV's `cv2.imread`
         gives BGR). Encoded images and PIL images carry their own order, so it is ignored for them.
 
@@ -448,12 +451,18 @@ def _decode(data: bytes, name: str, max_pixels: int) -> np.ndarray:
         raise ImageDecodeError(
             name, f"not a decodable image (its {kind} header does not give the image size: cut or damaged)"
         )
-    _check_pixels(size[0], size[1], max_pixels, name)
-
     import cv2
 
+    flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
+    reduce = jpeg_reduction(size[0], size[1], max_pixels) if kind == "JPEG" else 1
+    if reduce > 1:  # libjpeg scales while it decodes: the full-size image is never allocated
+        flags = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}[
+            reduce
+        ]
+    else:
+        _check_pixels(size[0], size[1], max_pixels, name)
     try:
-        decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
+        decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
     except cv2.error as e:
         reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
         raise ImageDecodeError(name, f"not a decodable image (OpenCV error: {reason})") from e
@@ -463,6 +472,16 @@ def _decode(data: bytes, name: str, max_pixels: int) -> np.ndarray:
         )
     _check_pixels(decoded.shape[1], decoded.shape[0], max_pixels, name)
     return _to_rgb_uint8(decoded, name, bgr=True)
+
+
+def jpeg_reduction(width: int, height: int, max_pixels: int) -> int:
+    """The smallest of 1, 2, 4, 8 by which a JPEG of this size must be scaled down while decoding to fit
+    under `max_pixels` (libjpeg decodes at 1/2, 1/4 and 1/8 natively), or 1 when even 1/8 does not fit
+    (the image is then refused as over the cap)."""
+    for r in (1, 2, 4, 8):
+        if -(-width // r) * -(-height // r) <= max_pixels:
+            return r
+    return 1
 
 
 def _to_rgb_uint8(array: np.ndarray, name: str, *, bgr: bool) -> np.ndarray:

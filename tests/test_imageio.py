@@ -237,12 +237,16 @@ def test_empty_and_garbage_bytes() -> None:
 
 
 def test_pixel_cap_from_header_png_and_jpeg() -> None:
+    """PNG over the cap is refused; JPEG over the cap is decoded at a smaller scale until even 1/8 is over."""
     image = np.zeros((30, 40, 3), np.uint8)
     for ext in (".png", ".jpg"):
         data = _encode(ext, image)
         assert load_image(data, max_pixels=1200).shape == (30, 40, 3)
-        with pytest.raises(ImageDecodeError, match=r"image is 40 x 30 = 1,200 pixels, over the cap of 1,199"):
-            load_image(data, max_pixels=1199)
+    with pytest.raises(ImageDecodeError, match=r"image is 40 x 30 = 1,200 pixels, over the cap of 1,199"):
+        load_image(_encode(".png", image), max_pixels=1199)
+    assert load_image(_encode(".jpg", image), max_pixels=1199).shape == (15, 20, 3)
+    with pytest.raises(ImageDecodeError, match=r"image is 40 x 30 = 1,200 pixels, over the cap of 19"):
+        load_image(_encode(".jpg", image), max_pixels=19)  # 1/8 would be 5 x 4 = 20 pixels
 
 
 def test_pixel_cap_for_formats_without_header_parser_and_arrays() -> None:
@@ -314,3 +318,29 @@ def test_sha256_helpers(tmp_path: Path) -> None:
         sha256_file(tmp_path / "missing.bin")
     with pytest.raises(ImageDecodeError, match="is a directory"):
         sha256_file(tmp_path)
+
+
+def test_a_jpeg_over_the_cap_is_decoded_smaller_by_libjpeg_with_its_exif_orientation() -> None:
+    """A phone photo over the pixel cap is not refused: libjpeg decodes it at 1/2, 1/4 or 1/8 scale, so
+    the full-size picture is never allocated, and the EXIF rotation still applies."""
+    import io
+
+    from PIL import Image
+
+    from squeezerface.imageio import jpeg_reduction, load_image
+
+    stored = np.zeros((800, 1200, 3), np.uint8)
+    stored[:, :600] = (255, 0, 0)  # left half red as stored, top half once rotated upright
+    buf = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: turn 90 degrees clockwise to view
+    Image.fromarray(stored).save(buf, "JPEG", quality=95, exif=exif)
+    data = buf.getvalue()
+    assert load_image(data).shape == (1200, 800, 3)  # under the default cap: full size, upright
+    assert jpeg_reduction(1200, 800, 300_000) == 2
+    small = load_image(data, max_pixels=300_000)
+    assert small.shape == (600, 400, 3)
+    assert small[:250, :, 0].mean() > 200 and small[350:, :, 0].mean() < 50  # red on top: rotated
+    assert jpeg_reduction(1200, 800, 10_000) == 1  # not even 1/8 fits: refused
+    with pytest.raises(ImageDecodeError, match="over the cap"):
+        load_image(data, max_pixels=10_000)
