@@ -60,7 +60,13 @@ def current_rss_mb() -> float | None:
 
 
 def peak_rss_mb() -> float | None:
-    """This process's peak resident memory (ru_maxrss: KiB on Linux, bytes on macOS), else psutil's RSS."""
+    """This process's peak resident memory: VmHWM on Linux, else ru_maxrss (bytes on macOS), else psutil's.
+
+    Not ru_maxrss on Linux: it survives execve, so a worker spawned by a large parent (pytest with torch
+    loaded, say) would start with the parent's peak as its own."""
+    hwm = _proc_mb("/proc/self/status", "VmHWM")
+    if hwm is not None:
+        return hwm
     try:
         import resource
 
