@@ -16,7 +16,7 @@ import numpy as np
 from squeezerface.backends import Backend, open_backend
 from squeezerface.face import Face
 from squeezerface.landmarks import LandmarkRefiner
-from squeezerface.modelcard import ModelCard, load_card
+from squeezerface.modelcard import InputSpec, ModelCard, load_card
 from squeezerface.shipped import DEFAULT_DETECTOR, model_path
 
 STRIDES = (8, 16, 32)
@@ -183,6 +183,7 @@ class FaceDetector:
         self.backend: Backend | None = None
         self._retry: tuple[Backend, int] | None = None
         self._dynamic = False
+        self._inputs: dict[tuple[int, str], tuple[InputSpec, np.ndarray]] = {}  # (size, layout) -> spec, grid
 
     def prepare(self, threads: int = 1) -> FaceDetector:
         if self.backend is None:
@@ -216,7 +217,13 @@ class FaceDetector:
         backend = backend or self.backend
         assert backend is not None
         canvas, box = letterbox(image, size)
-        spec = replace(self.card.input, size=(size, size), layout=backend.layout)
+        key = (size, backend.layout)
+        if key not in self._inputs:  # once per input size, not on every photo
+            self._inputs[key] = (
+                replace(self.card.input, size=(size, size), layout=backend.layout),
+                priors(size),
+            )
+        spec, grid = self._inputs[key]
         raw = backend.run(spec.prepare(canvas))[0]
         shape = (image.shape[0], image.shape[1])
-        return faces_from_output(raw, priors(size), box, self.score_threshold, self.nms_iou, shape)
+        return faces_from_output(raw, grid, box, self.score_threshold, self.nms_iou, shape)

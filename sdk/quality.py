@@ -53,9 +53,9 @@ class QualityThresholds:
     0 (minimums) or 180 (angles) to switch that check off.
 
     Defaults, from first principles rather than any benchmark: eyes at least 20 px apart (the template's
-    35 px upscaled less than 1.8x) and a box side of at least 32 px; sharpness at least 25: sharp aligned
-    crops of held-out celeba_wild photos measure about 560 (median; 99 % above 75) and every one of them
-    blurred with a Gaussian of sigma 2 px measured below 25; yaw within 45 degrees (beyond it the far eye
+    35 px upscaled less than 1.8x) and a box side of at least 32 px; sharpness (variance of the Laplacian of
+    the aligned grey face) at least 25, well below what sharp aligned faces give and above what a
+    Gaussian blur of a couple of pixels leaves; yaw within 45 degrees (beyond it the far eye
     and mouth corner are hidden) and roll within 45 degrees (further is a sideways or upside-down photo,
     usually one whose EXIF orientation was lost)."""
 

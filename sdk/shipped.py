@@ -22,6 +22,12 @@ DEFAULT_DETECTOR = "tinyface-int8.onnx"
 DEFAULT_REFINER = "tinyface-lm-int8.onnx"
 """The landmark refiner that follows the detector: 5 points re-estimated on a 64-pixel crop of the face."""
 
+SHIPPED_FOR_BACKEND: dict[str, tuple[str, str]] = {
+    "onnxruntime": (DEFAULT_EMBEDDER, DEFAULT_DETECTOR),
+    "litert": ("squeezerfacenet-980k-int8.tflite", "tinyface-160-int8.tflite"),
+}
+"""(embedder, detector) shipped files each backend uses by default: the int8 models, detector at 160 px."""
+
 _MODEL_SUFFIXES = (".onnx", ".tflite")
 
 

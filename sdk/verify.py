@@ -24,7 +24,7 @@ from squeezerface.face import Face
 from squeezerface.imageio import DEFAULT_MAX_PIXELS, ChannelOrder, ImageSource, load_image
 from squeezerface.modelcard import point_name
 from squeezerface.quality import QualityThresholds, assess
-from squeezerface.shipped import DEFAULT_DETECTOR, DEFAULT_EMBEDDER
+from squeezerface.shipped import SHIPPED_FOR_BACKEND
 
 FacePolicy = Literal["largest", "central", "error"]
 FACE_POLICIES: tuple[str, ...] = ("largest", "central", "error")
@@ -41,12 +41,6 @@ _BACKEND_ALIASES = {
     "tflite": "litert",
 }
 _BACKEND_SUFFIX = {"onnxruntime": ".onnx", "litert": ".tflite"}
-SHIPPED_FOR_BACKEND: dict[str, tuple[str, str]] = {
-    "onnxruntime": (DEFAULT_EMBEDDER, DEFAULT_DETECTOR),
-    "litert": ("squeezerfacenet-980k-int8.tflite", "tinyface-160-int8.tflite"),
-}
-"""(embedder, detector) shipped files each backend uses by default: the int8 models, detector at 160 px."""
-
 DEFAULT_QUALITY = QualityThresholds()
 """The quality gate `FaceVerifier` applies unless told otherwise (see `QualityThresholds`)."""
 

@@ -1,7 +1,7 @@
 """Copy the shipped LiteRT models and their cards from the installed squeezerface package into the app.
 
 The app ships exactly the files the Python runtime uses with `FaceVerifier(backend="litert")`: the
-detector and embedder of `squeezerface.verify.SHIPPED_FOR_BACKEND["litert"]` and the landmark refiner the
+detector and embedder of `squeezerface.shipped.SHIPPED_FOR_BACKEND["litert"]` and the landmark refiner the
 detector's card names. They are found with `squeezerface.shipped.model_path` (importlib.resources, so
 wherever pip installed the package), checked against their cards' SHA-256, and copied with the cards into
 android_demo/app/src/main/assets/ (git-ignored: models are never duplicated in the repository), plus a
@@ -23,8 +23,7 @@ DEST = Path(__file__).resolve().parents[1] / "app" / "src" / "main" / "assets"
 def shipped_files() -> dict[str, str]:
     """Role -> shipped file name, as the LiteRT runtime picks them."""
     from squeezerface.modelcard import load_card
-    from squeezerface.shipped import model_path
-    from squeezerface.verify import SHIPPED_FOR_BACKEND
+    from squeezerface.shipped import SHIPPED_FOR_BACKEND, model_path
 
     embedder, detector = SHIPPED_FOR_BACKEND["litert"]
     refiner = load_card(model_path(detector), verify=False).training.get("detection", {}).get("refiner")

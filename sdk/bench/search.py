@@ -164,17 +164,13 @@ def bench_search(
         build_ms = (time.perf_counter() - t0) * 1e3
         qs = rng.standard_normal((queries + WARMUP_QUERIES, dim), dtype=np.float32)
         qs /= np.linalg.norm(qs, axis=1, keepdims=True)
+        ok = {"size": size, "dim": dim, "threads": threads, "k": k, "queries": queries, "status": "ok"}
         if "numpy" in engines:
             samples = _time_queries(lambda q, g=gallery: top_k(g, q, k), qs)
             records.append(
                 SearchRecord(
                     "numpy",
-                    size,
-                    dim,
-                    threads,
-                    k,
-                    queries,
-                    "ok",
+                    **ok,
                     **_stats(samples),
                     matrix_mb=need,
                     rss_delta_mb=_grown_since(rss0),
@@ -190,12 +186,7 @@ def bench_search(
             records.append(
                 SearchRecord(
                     "faiss",
-                    size,
-                    dim,
-                    threads,
-                    k,
-                    queries,
-                    "ok",
+                    **ok,
                     **_stats(samples),
                     matrix_mb=need,
                     rss_delta_mb=_grown_since(rss0),
