@@ -166,7 +166,7 @@ def main() -> int:
                     "# Trained SqueezerFaceNet weights (research use only)",
                     "",
                     "Trained on utkface + celeba_wild (non-commercial research licences): research use only.",
-                    "Rebuild with `squeezerface.pruning.model.load_model(STEM)` (spec text + safetensors).",
+                    "Rebuild with `pruning.model.load_model(STEM)` (spec text + safetensors).",
                     "Chosen on validation accuracy (held-out celeba_wild identities), never on LFW.",
                     "",
                     "| file | role | params | MMACs | val acc. % | LFW acc. % |",

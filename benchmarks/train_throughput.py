@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from squeezerface.pruning.model import SqueezerFaceNet
-from squeezerface.pruning.train import distill_step
+from pruning.model import SqueezerFaceNet
+from pruning.train import distill_step
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

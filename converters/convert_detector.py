@@ -1,8 +1,8 @@
 """Turn the trained face detector into deployable artifacts, measure them, card them.
 
-    python -m squeezerface.converters.convert_detector --model runs/detector/train/final \\
+    python -m converters.convert_detector --model runs/detector/train/final \\
         --labels runs/detector/labels.json --lfw ../shared/data/lfw --out build/tinyface \\
-        --report benchmarks/results/detector --ship sdk/models
+        --report benchmarks/results/detector --ship sdk/squeezerface/models
 
 Artifacts: ONNX fp32 and int8 with dynamic batch, height and width (any multiple of 32), and TFLite fp32
 and int8 (NHWC) at 160x160 and at 320x320. int8 ranges come from training-split photos, letterboxed as the
@@ -28,24 +28,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from converters.convert_embedder import lfw_accuracy
+from converters.onnx_export import export_onnx, onnx_ops, quantize_onnx
+from converters.tflite_export import export_tflite, quantize_tflite, tflite_ops
+from pruning.detector.evaluate import ImageResult, evaluate_on_labels, load_labelled, pr_summary
+from pruning.detector.model import count_params, load_detector
+from pruning.detector.refiner import load_refiner
+from pruning.detector.train import load_photos
+from pruning.detector.train_refiner import RefinerTrainConfig, loose_faces, make_sample
+from pruning.evaluate import AlignedPairs, aligned_lfw
+from pruning.model import count_mflops
 from squeezerface._progress import progress
 from squeezerface.align import align_face
-from squeezerface.converters.convert_embedder import lfw_accuracy
-from squeezerface.converters.onnx_export import export_onnx, onnx_ops, quantize_onnx
-from squeezerface.converters.tflite_export import export_tflite, quantize_tflite, tflite_ops
 from squeezerface.detect import FaceDetector, letterbox
 from squeezerface.embed import FaceEmbeddingModel
 from squeezerface.embedders.base import Fallback, select_face
 from squeezerface.embedders.squeezerfacenet import template_face
 from squeezerface.imageio import load_image, sha256_file
 from squeezerface.modelcard import RESEARCH_ONLY, InputSpec, ModelCard, card_path, save_card
-from squeezerface.pruning.detector.evaluate import ImageResult, evaluate_on_labels, load_labelled, pr_summary
-from squeezerface.pruning.detector.model import count_params, load_detector
-from squeezerface.pruning.detector.refiner import load_refiner
-from squeezerface.pruning.detector.train import load_photos
-from squeezerface.pruning.detector.train_refiner import RefinerTrainConfig, loose_faces, make_sample
-from squeezerface.pruning.evaluate import AlignedPairs, aligned_lfw
-from squeezerface.pruning.model import count_mflops
 
 SIZES = (160, 320)
 NMS_IOU = 0.4
@@ -243,7 +243,7 @@ def lfw_gap(detector: FaceDetector, base: LfwBaseline, show_progress: bool) -> d
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m squeezerface.converters.convert_detector",
+        prog="python -m converters.convert_detector",
         description="Export the face detector to ONNX (dynamic size) and TFLite (160, 320), fp32 and "
         "int8; measure each on held-out teacher labels and for latency; measure the LFW alignment gap; "
         "write cards.",
@@ -462,7 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "lfw": gaps,
         "artifacts": artifacts,
         "machine": f"{platform.machine()}, {platform.processor() or platform.system()}",
-        "command": "python -m squeezerface.converters.convert_detector "
+        "command": "python -m converters.convert_detector "
         + " ".join(sys.argv[1:] if argv is None else argv),
         "minutes": round((time.monotonic() - start) / 60, 2),
     }

@@ -1,10 +1,11 @@
 """Turn a trained SqueezerFaceNet (spec + safetensors) into the deployable artifacts, prove them, card them.
 
-    python -m squeezerface.converters.convert_embedder --model pruning/weights/taylor-980k \\
-        --faces runs/calib_faces --lfw ../shared/data/lfw --out build/squeezerfacenet-980k --ship sdk/models
+    python -m converters.convert_embedder --model pruning/weights/taylor-980k \\
+        --faces runs/calib_faces --lfw ../shared/data/lfw --out build/squeezerfacenet-980k \\
+        --ship sdk/squeezerface/models
 
 Artifacts: ONNX fp32 (dynamic batch), ONNX int8 (onnxruntime static QDQ), TFLite fp32 (NHWC) and TFLite
-int8 (ai-edge-quantizer, full integer). Faces come from a folder made by `squeezerface.pruning.data`
+int8 (ai-edge-quantizer, full integer). Faces come from a folder made by `pruning.data`
 (utkface + celeba_wild, never LFW):
 
 * quantization calibration: aligned faces of the *training* split (a seeded sample);
@@ -31,12 +32,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from converters.equalize import equalize
+from converters.onnx_export import export_onnx, onnx_ops, quantize_onnx
+from converters.parity import embed_with, input_spec_for, measure_latency, parity
+from converters.tflite_export import export_tflite, quantize_tflite, tflite_ops
+from pruning.evaluate import AlignedPairs, aligned_lfw
+from pruning.faceset import FaceSet, centre_crop
+from pruning.model import count_mflops, count_params, load_model, spec_of
+from pruning.train import embed_faces
 from squeezerface._progress import progress
 from squeezerface.backends import open_backend
-from squeezerface.converters.equalize import equalize
-from squeezerface.converters.onnx_export import export_onnx, onnx_ops, quantize_onnx
-from squeezerface.converters.parity import embed_with, input_spec_for, measure_latency, parity
-from squeezerface.converters.tflite_export import export_tflite, quantize_tflite, tflite_ops
 from squeezerface.imageio import sha256_file
 from squeezerface.modelcard import (
     RESEARCH_ONLY,
@@ -47,10 +52,6 @@ from squeezerface.modelcard import (
     card_path,
     save_card,
 )
-from squeezerface.pruning.evaluate import AlignedPairs, aligned_lfw
-from squeezerface.pruning.faceset import FaceSet, centre_crop
-from squeezerface.pruning.model import count_mflops, count_params, load_model, spec_of
-from squeezerface.pruning.train import embed_faces
 from squeezerface.thresholds import all_pairs
 
 SHIPPED = ("fp32.onnx", "int8.onnx", "int8.tflite")
@@ -405,7 +406,7 @@ def ship(out: Path, name: str, models_dir: Path) -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m squeezerface.converters.convert_embedder",
+        prog="python -m converters.convert_embedder",
         description=__doc__.split("\n\n")[0]
         + ": ONNX fp32/int8 and TFLite fp32/int8, parity against torch, LFW accuracy, thresholds "
         "calibrated on held-out celeba_wild identities, model cards. Exit 1 when a gate fails.",
@@ -418,7 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--faces",
         type=Path,
         default=Path("runs/calib_faces"),
-        help="folder made by squeezerface.pruning.data",
+        help="folder made by pruning.data",
     )
     parser.add_argument("--lfw", type=Path, default=None, help="LFW folder (images/, pairs.txt) to report on")
     parser.add_argument("--out", type=Path, required=True, help="output folder for artifacts and cards")
@@ -433,14 +434,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         metavar="DIR",
         help=f"when every gate holds, copy the shipped artifacts ({', '.join(SHIPPED)}) and cards here "
-        "(the runtime package's models folder: sdk/models)",
+        "(the runtime package's models folder: sdk/squeezerface/models)",
     )
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     name = args.name or f"squeezerfacenet-{args.model.name.removeprefix('taylor-')}"
     faces = faces_from_prepared(args.faces, args.calibration_faces, args.seed)
     lfw = aligned_lfw(args.lfw, show_progress=not args.quiet) if args.lfw else None
-    command = "python -m squeezerface.converters.convert_embedder " + " ".join(
+    command = "python -m converters.convert_embedder " + " ".join(
         sys.argv[1:] if argv is None else argv
     )
     report = convert(

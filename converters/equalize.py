@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from squeezerface.pruning.model import Fire, SqueezerFaceNet
+from pruning.model import Fire, SqueezerFaceNet
 
 
 def _scale_output(conv_bn: nn.Sequential, s: torch.Tensor) -> None:

@@ -157,7 +157,7 @@ def prepare(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m squeezerface.pruning.data",
+        prog="python -m pruning.data",
         description="Run the dlib teacher over utkface + celeba_wild (never LFW) and write aligned faces and "
         "distillation targets for training. Cached by content hash: a rerun only does what is missing.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

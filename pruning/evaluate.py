@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pruning.data import TEACHER
+from pruning.train import embed_faces
 from squeezerface._progress import progress
 from squeezerface.align import align_face
 from squeezerface.batch import embed_files
@@ -21,8 +23,6 @@ from squeezerface.datasets import PairList, read_pairs
 from squeezerface.evaluation import evaluation_folds, score_pairs
 from squeezerface.imageio import load_image
 from squeezerface.metrics import verification_report
-from squeezerface.pruning.data import TEACHER
-from squeezerface.pruning.train import embed_faces
 
 
 @dataclass(frozen=True)

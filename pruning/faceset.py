@@ -16,9 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pruning.data import CANVAS, MARGIN
+from pruning.photometric import Photometric, photometric
 from squeezerface.align import ALIGNED_SIZE
-from squeezerface.pruning.data import CANVAS, MARGIN
-from squeezerface.pruning.photometric import Photometric, photometric
 
 FACE_JITTER = Photometric()  # the strengths the committed embedder weights were trained with
 

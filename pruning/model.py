@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from squeezerface.pruning.spec import POOL_AFTER_FIRE, FireSpec, ModelSpec
+from pruning.spec import POOL_AFTER_FIRE, FireSpec, ModelSpec
 
 INPUT_SIZE = 112
 

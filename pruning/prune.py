@@ -40,7 +40,7 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from squeezerface.pruning.model import (
+from pruning.model import (
     INPUT_SIZE,
     Fire,
     SqueezerFaceNet,
@@ -48,7 +48,7 @@ from squeezerface.pruning.model import (
     count_params,
     spec_of,
 )
-from squeezerface.pruning.spec import FireSpec, ModelSpec
+from pruning.spec import FireSpec, ModelSpec
 
 Normalizer = Literal["mean", "max", "l2"] | None
 Scope = Literal["group", "filter"]

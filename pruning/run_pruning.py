@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from squeezerface._progress import progress
-from squeezerface.pruning.evaluate import aligned_lfw, lfw_report
-from squeezerface.pruning.faceset import FaceSet
-from squeezerface.pruning.model import SqueezerFaceNet, count_mflops, count_params, load_model, save_model
-from squeezerface.pruning.prune import (
+from pruning.evaluate import aligned_lfw, lfw_report
+from pruning.faceset import FaceSet
+from pruning.model import SqueezerFaceNet, count_mflops, count_params, load_model, save_model
+from pruning.prune import (
     ActivationTaylorImportance,
     MagnitudeL1Importance,
     RandomImportance,
@@ -31,8 +30,8 @@ from squeezerface.pruning.prune import (
     default_floors,
     prune_to_params,
 )
-from squeezerface.pruning.spec import ModelSpec
-from squeezerface.pruning.train import (
+from pruning.spec import ModelSpec
+from pruning.train import (
     distill_loss,
     distill_step,
     epoch_batches,
@@ -41,6 +40,7 @@ from squeezerface.pruning.train import (
     teacher_validation,
     validate,
 )
+from squeezerface._progress import progress
 
 CRITERIA = ("taylor", "activation", "l1", "random", "none")
 """`none` is the control: the same fine-tuning schedule with nothing removed, so a curve can be read
@@ -193,7 +193,7 @@ def run(args: argparse.Namespace) -> list[dict]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m squeezerface.pruning.run_pruning",
+        prog="python -m pruning.run_pruning",
         description="Iteratively prune a trained SqueezerFaceNet down a schedule of parameter targets "
         "(global ranking by the chosen criterion, per-layer floors), fine-tuning after every step. "
         "Resumes after the last finished step found in --out.",
@@ -201,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--init", default="runs/base/best", help="trained model stem (.json + .safetensors)")
     p.add_argument(
-        "--faces", default="runs/faces", help="prepared faces (python -m squeezerface.pruning.data)"
+        "--faces", default="runs/faces", help="prepared faces (python -m pruning.data)"
     )
     p.add_argument("--out", default="runs/prune_taylor")
     p.add_argument("--criterion", choices=CRITERIA, default="taylor")

@@ -29,13 +29,13 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from pruning.config_flags import add_config_flags
+from pruning.faceset import FaceSet, augment, centre_crop, centred, sample_rng, to_input
+from pruning.model import SqueezerFaceNet, count_mflops, count_params, load_model, save_model
+from pruning.spec import ModelSpec
 from squeezerface._progress import progress
 from squeezerface.datasets import LabeledImage, make_pairs
 from squeezerface.metrics import k_fold_accuracy
-from squeezerface.pruning.config_flags import add_config_flags
-from squeezerface.pruning.faceset import FaceSet, augment, centre_crop, centred, sample_rng, to_input
-from squeezerface.pruning.model import SqueezerFaceNet, count_mflops, count_params, load_model, save_model
-from squeezerface.pruning.spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -301,9 +301,9 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> dict:
 def main(argv: Sequence[str] | None = None) -> int:
     d = TrainConfig()
     p = argparse.ArgumentParser(
-        prog="python -m squeezerface.pruning.train",
+        prog="python -m pruning.train",
         description="Distil SqueezerFaceNet from the dlib teacher on faces prepared by "
-        "`python -m squeezerface.pruning.data`. Resumes from <out>/checkpoint.pt when it exists. "
+        "`python -m pruning.data`. Resumes from <out>/checkpoint.pt when it exists. "
         "Under torchrun it trains with DistributedDataParallel.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )

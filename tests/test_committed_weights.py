@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="the torch models need the 'train' extra")
 pytest.importorskip("safetensors", reason="the torch models need the 'train' extra")
 
-from squeezerface.pruning.model import count_mflops, count_params, load_model  # noqa: E402
+from pruning.model import count_mflops, count_params, load_model  # noqa: E402
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "pruning" / "weights"
 ALL_STEMS = sorted(p.with_suffix("") for p in WEIGHTS.glob("*.safetensors"))
@@ -45,8 +45,8 @@ def test_rebuilds_from_spec_with_recorded_size_and_unit_outputs(stem):
 
 
 def test_detector_weights_rebuild_with_their_record():
-    from squeezerface.pruning.detector.model import count_params as detector_params
-    from squeezerface.pruning.detector.model import load_detector
+    from pruning.detector.model import count_params as detector_params
+    from pruning.detector.model import load_detector
 
     assert [s.name for s in DETECTORS] == ["tinyface"]
     meta = json.loads(DETECTORS[0].with_suffix(".json").read_text())
@@ -60,8 +60,8 @@ def test_detector_weights_rebuild_with_their_record():
 
 
 def test_refiner_weights_rebuild_with_their_record():
-    from squeezerface.pruning.detector.model import count_params as refiner_params
-    from squeezerface.pruning.detector.refiner import load_refiner
+    from pruning.detector.model import count_params as refiner_params
+    from pruning.detector.refiner import load_refiner
 
     stems = [
         s for s in ALL_STEMS if json.loads(s.with_suffix(".json").read_text())["spec"].startswith("lmref:")
@@ -82,7 +82,7 @@ def test_refiner_weights_rebuild_with_their_record():
 @pytest.mark.slow
 def test_lfw_accuracy_of_committed_models_is_reproduced(shared_data):
     pytest.importorskip("dlib", reason="LFW alignment uses the teacher's landmarks ('teacher' extra)")
-    from squeezerface.pruning.evaluate import aligned_lfw, lfw_report
+    from pruning.evaluate import aligned_lfw, lfw_report
 
     torch.set_num_threads(2)
     lfw = aligned_lfw(shared_data / "lfw", show_progress=False)

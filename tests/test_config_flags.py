@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from squeezerface.pruning.config_flags import add_config_flags
+from pruning.config_flags import add_config_flags
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ def test_every_field_is_a_typed_flag_with_its_default() -> None:
 
 
 def test_a_resumable_trainer_parses_its_config_resume_and_quiet() -> None:
-    from squeezerface.pruning.config_flags import parse_resumable
+    from pruning.config_flags import parse_resumable
 
     config, resume, quiet = parse_resumable(
         argparse.ArgumentParser(), _Config(), ["--epochs", "9", "--resume"]

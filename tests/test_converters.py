@@ -15,7 +15,7 @@ pytest.importorskip("ai_edge_quantizer", reason="needs the convert extra")
 
 from fakes import smooth_faceset  # noqa: E402
 
-from squeezerface.converters.convert_embedder import (  # noqa: E402
+from converters.convert_embedder import (  # noqa: E402
     ArtifactResult,
     Gates,
     all_pairs,
@@ -25,12 +25,12 @@ from squeezerface.converters.convert_embedder import (  # noqa: E402
     main,
     markdown,
 )
+from pruning.faceset import FaceSet, centre_crop, to_input  # noqa: E402
+from pruning.model import SqueezerFaceNet, load_model, save_model  # noqa: E402
+from pruning.spec import ModelSpec  # noqa: E402
 from squeezerface.embed import FaceEmbeddingModel  # noqa: E402
 from squeezerface.errors import ModelFileError  # noqa: E402
 from squeezerface.modelcard import Calibration, load_card  # noqa: E402
-from squeezerface.pruning.faceset import FaceSet, centre_crop, to_input  # noqa: E402
-from squeezerface.pruning.model import SqueezerFaceNet, load_model, save_model  # noqa: E402
-from squeezerface.pruning.spec import ModelSpec  # noqa: E402
 
 TINY = "squeezerfacenet:16|8,16,16|8,16,16|8,32,32|8,32,32|12,32,32|12,32,32|16,48,48|16,48,48|64|32"
 

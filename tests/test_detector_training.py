@@ -10,11 +10,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from pruning.detector.compose import LabelledPhoto, Sample, compose  # noqa: E402
+from pruning.detector.evaluate import iou_matrix, match_image, nme, pr_summary  # noqa: E402
+from pruning.detector.model import TinyFaceDetector, count_params  # noqa: E402
+from pruning.detector.train import assign, detection_loss, grid  # noqa: E402
 from squeezerface.face import Face  # noqa: E402
-from squeezerface.pruning.detector.compose import LabelledPhoto, Sample, compose  # noqa: E402
-from squeezerface.pruning.detector.evaluate import iou_matrix, match_image, nme, pr_summary  # noqa: E402
-from squeezerface.pruning.detector.model import TinyFaceDetector, count_params  # noqa: E402
-from squeezerface.pruning.detector.train import assign, detection_loss, grid  # noqa: E402
 
 LM = np.array([[70, 80], [130, 80], [100, 110], [75, 140], [125, 140]], np.float32)
 
@@ -124,9 +124,9 @@ def test_matching_and_nme() -> None:
 
 def test_untrained_detector_exports_and_decodes_like_torch(tmp_path: Path) -> None:
     pytest.importorskip("litert_torch", reason="needs the convert extra")
+    from converters.onnx_export import export_onnx
+    from converters.tflite_export import export_tflite
     from squeezerface.backends import open_backend
-    from squeezerface.converters.onnx_export import export_onnx
-    from squeezerface.converters.tflite_export import export_tflite
 
     torch.manual_seed(0)
     model = TinyFaceDetector().eval()
@@ -143,8 +143,8 @@ def test_untrained_detector_exports_and_decodes_like_torch(tmp_path: Path) -> No
 
 
 def test_face_detector_runs_an_exported_model_through_its_card(tmp_path: Path) -> None:
-    from squeezerface.converters.convert_detector import card_for
-    from squeezerface.converters.onnx_export import export_onnx
+    from converters.convert_detector import card_for
+    from converters.onnx_export import export_onnx
     from squeezerface.detect import FaceDetector, faces_from_output, letterbox, priors
     from squeezerface.modelcard import card_path, save_card
 

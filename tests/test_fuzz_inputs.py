@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import struct
-import sys
 from pathlib import Path
 
 import cv2
@@ -18,12 +17,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from squeezerface import imageio
+from squeezerface.bench import fuzz  # the fuzz recipes of benchmarks/reliability.py
 from squeezerface.errors import ImageDecodeError, SqueezerfaceError
 from squeezerface.imageio import load_image
 from squeezerface.verify import FaceVerifier
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import reliability  # benchmarks/reliability.py: the fuzz recipes
 
 SAMPLE = settings(
     max_examples=160,
@@ -35,20 +32,20 @@ SAMPLE = settings(
 
 
 @pytest.fixture(scope="module")
-def runtime() -> tuple[FaceVerifier, reliability.Assets]:
+def runtime() -> tuple[FaceVerifier, fuzz.Assets]:
     verifier = FaceVerifier(threads=1)
-    return verifier, reliability.Assets(reliability.DEFAULT_LFW, verifier)
+    return verifier, fuzz.Assets(fuzz.DEFAULT_LFW, verifier)
 
 
 @SAMPLE
-@given(kind=st.sampled_from(sorted(reliability.FUZZ_KINDS)), seed=st.integers(0, 2**32 - 1))
+@given(kind=st.sampled_from(sorted(fuzz.FUZZ_KINDS)), seed=st.integers(0, 2**32 - 1))
 def test_fuzzed_inputs_give_embeddings_or_typed_errors(
-    runtime: tuple[FaceVerifier, reliability.Assets], kind: str, seed: int
+    runtime: tuple[FaceVerifier, fuzz.Assets], kind: str, seed: int
 ) -> None:
     verifier, assets = runtime
-    op, source, order = reliability.build_case({"kind": kind, "seed": seed}, assets)
+    op, source, order = fuzz.build_case({"kind": kind, "seed": seed}, assets)
     # run_case returns "ok" or a SqueezerfaceError's class name; anything else raises and fails the test
-    outcome = reliability.run_case(verifier, op, source, order)
+    outcome = fuzz.run_case(verifier, op, source, order)
     assert outcome == "ok" or outcome.endswith("Error"), outcome
 
 
@@ -76,7 +73,7 @@ _PREFIXES += [b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\x00\x00\x00\x18ftypavif"]
 @settings(max_examples=120, deadline=None, database=None, derandomize=True)
 @given(prefix=st.sampled_from(_PREFIXES), body=st.binary(max_size=600))
 def test_random_bytes_after_any_signature(
-    runtime: tuple[FaceVerifier, reliability.Assets], prefix: bytes, body: bytes
+    runtime: tuple[FaceVerifier, fuzz.Assets], prefix: bytes, body: bytes
 ) -> None:
     verifier, _ = runtime
     with contextlib.suppress(SqueezerfaceError):
@@ -91,7 +88,7 @@ _DTYPES = st.sampled_from(
 @settings(max_examples=120, deadline=None, database=None, derandomize=True)
 @given(array=hnp.arrays(_DTYPES, hnp.array_shapes(min_dims=0, max_dims=5, min_side=0, max_side=7)))
 def test_arrays_of_any_dtype_and_shape(
-    runtime: tuple[FaceVerifier, reliability.Assets], array: np.ndarray
+    runtime: tuple[FaceVerifier, fuzz.Assets], array: np.ndarray
 ) -> None:
     verifier, _ = runtime
     try:
@@ -116,7 +113,7 @@ def no_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_compressed_tiff_bomb_is_refused_before_decoding(no_decoding: None) -> None:
     # 144 MB of pixels in 140 KB: OpenCV allocated and filled them before the cap was checked
-    bomb = reliability.tiff_bomb(12000, 12000)
+    bomb = fuzz.tiff_bomb(12000, 12000)
     assert len(bomb) < 150_000
     with pytest.raises(ImageDecodeError, match="12000 x 12000 = 144,000,000 pixels, over the cap"):
         load_image(bomb)
@@ -126,7 +123,7 @@ def test_jpeg_with_stray_bytes_before_its_frame_is_refused(no_decoding: None) ->
     # libjpeg skips the stray bytes and decodes a 30000 x 30000 frame from 340 bytes; the header walk
     # stopped at them, so the size went unchecked
     with pytest.raises(ImageDecodeError, match="JPEG header does not give the image size"):
-        load_image(reliability.jpeg_junk_bomb(30000, 30000))
+        load_image(fuzz.jpeg_junk_bomb(30000, 30000))
 
 
 @pytest.mark.parametrize(
@@ -189,7 +186,7 @@ def test_unknown_formats_and_unreadable_headers_are_not_decoded(data: bytes, no_
 
 
 def test_header_sizes_match_the_decoded_images_and_prefixes_never_raise() -> None:
-    assets = reliability.Assets(None)
+    assets = fuzz.Assets(None)
     assert {"webp", "tiff", "bmp", "gif", "ppm", "pam", "hdr", "ras", "jp2", "j2k"} <= set(assets.encoded)
     for fmt, (_, small) in assets.encoded.items():
         decoded = load_image(small)

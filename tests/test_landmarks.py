@@ -64,7 +64,7 @@ torch = pytest.importorskip("torch")
 
 
 def test_training_samples_target_the_teacher_points_in_the_crop() -> None:
-    from squeezerface.pruning.detector.train_refiner import RefinerTrainConfig, make_sample
+    from pruning.detector.train_refiner import RefinerTrainConfig, make_sample
 
     rng = np.random.default_rng(0)
     crop = rng.integers(0, 255, (160, 160, 3), dtype=np.uint8)
@@ -81,12 +81,12 @@ def test_training_samples_target_the_teacher_points_in_the_crop() -> None:
 
 
 def test_untrained_refiner_exports_and_runs_like_torch(tmp_path: Path) -> None:
-    from squeezerface.converters.convert_detector import REFINER_INPUT, card_for
-    from squeezerface.converters.onnx_export import export_onnx
+    from converters.convert_detector import REFINER_INPUT, card_for
+    from converters.onnx_export import export_onnx
+    from pruning.detector.model import count_params
+    from pruning.detector.refiner import LandmarkRefinerNet, load_refiner, save_refiner
     from squeezerface.landmarks import LandmarkRefiner
     from squeezerface.modelcard import card_path, save_card
-    from squeezerface.pruning.detector.model import count_params
-    from squeezerface.pruning.detector.refiner import LandmarkRefinerNet, load_refiner, save_refiner
 
     torch.manual_seed(0)
     model = LandmarkRefinerNet().eval()

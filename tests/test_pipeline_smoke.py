@@ -11,9 +11,9 @@ import pytest
 pytest.importorskip("torch", reason="training needs the 'train' extra")
 pytest.importorskip("dlib", reason="the teacher needs the 'teacher' extra")
 
-from squeezerface.pruning.data import prepare
-from squeezerface.pruning.faceset import FaceSet
-from squeezerface.pruning.train import TrainConfig, train
+from pruning.data import prepare
+from pruning.faceset import FaceSet
+from pruning.train import TrainConfig, train
 
 SMALL = "squeezerfacenet:16|8,16,16|8,16,16|8,16,16|8,16,16|8,16,16|8,16,16|8,16,16|8,16,16|32|128"
 
@@ -49,8 +49,8 @@ def test_prepare_and_train_on_a_few_real_faces(shared_data, tmp_path):
     assert summary["best"]["val_accuracy"] is not None
 
     # one Taylor pruning step with a little fine-tuning, on the same real faces
-    from squeezerface.pruning.model import count_params, load_model
-    from squeezerface.pruning.run_pruning import main as run_pruning
+    from pruning.model import count_params, load_model
+    from pruning.run_pruning import main as run_pruning
 
     target = int(count_params(load_model(tmp_path / "run" / "last")) * 0.9)
     args = ["--init", str(tmp_path / "run" / "last"), "--faces", str(tmp_path / "faces")]

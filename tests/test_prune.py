@@ -14,8 +14,8 @@ tp = pytest.importorskip("torch_pruning", reason="pruning needs the 'train' extr
 
 from torch import nn  # noqa: E402
 
-from squeezerface.pruning import prune as P  # noqa: E402
-from squeezerface.pruning.model import (  # noqa: E402
+from pruning import prune as P  # noqa: E402
+from pruning.model import (  # noqa: E402
     SqueezerFaceNet,
     count_params,
     load_model,

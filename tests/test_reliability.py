@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from squeezerface import detect, embed, landmarks
+from squeezerface.bench import fuzz, gallery_stress
 from squeezerface.detect import FaceDetector
 from squeezerface.embed import FaceEmbeddingModel
 from squeezerface.errors import ModelFileError
@@ -24,9 +25,6 @@ from squeezerface.landmarks import LandmarkRefiner
 from squeezerface.modelcard import card_path, load_card
 from squeezerface.shipped import model_path, shipped_models
 from squeezerface.verify import FaceVerifier
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import reliability  # benchmarks/reliability.py
 
 KEY = base64.b64encode(bytes(range(32))).decode()
 HAS_CRYPTO = importlib.util.find_spec("cryptography") is not None
@@ -47,7 +45,7 @@ def _crypto() -> None:
 
 @pytest.mark.slow
 def test_eight_processes_enrol_and_identify_at_once(tmp_path: Path) -> None:
-    result = reliability.run_concurrent(tmp_path, writers=8, enrolments=10, templates=3)
+    result = gallery_stress.run_concurrent(tmp_path, writers=8, enrolments=10, templates=3)
     assert result["writer_stats"] == {"enrolled": 80, "identified": 80}, result
     assert result["records_expected"] == 240
     assert (result["records_lost"], result["records_duplicated"], result["records_corrupt"]) == (0, 0, 0)
@@ -58,7 +56,7 @@ def test_eight_processes_enrol_and_identify_at_once(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_concurrent_writers_on_an_encrypted_gallery(tmp_path: Path) -> None:
     _crypto()
-    result = reliability.run_concurrent(tmp_path, writers=4, enrolments=5, templates=2, key=KEY)
+    result = gallery_stress.run_concurrent(tmp_path, writers=4, enrolments=5, templates=2, key=KEY)
     assert result["writer_stats"] == {"enrolled": 20, "identified": 20}, result
     assert (result["records_lost"], result["records_duplicated"], result["records_corrupt"]) == (0, 0, 0)
     assert result["integrity_check"] == "ok"
@@ -66,9 +64,9 @@ def test_concurrent_writers_on_an_encrypted_gallery(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_kill_9_mid_enrolment_leaves_whole_people(tmp_path: Path) -> None:
-    rounds = [reliability.run_kill9(tmp_path, 3, templates=4, seed=1)]
+    rounds = [gallery_stress.run_kill9(tmp_path, 3, templates=4, seed=1)]
     if HAS_CRYPTO:
-        rounds.append(reliability.run_kill9(tmp_path, 2, templates=4, key=KEY, seed=2))
+        rounds.append(gallery_stress.run_kill9(tmp_path, 2, templates=4, key=KEY, seed=2))
     for result in rounds:
         assert result["failures"] == [], result["failures"]
         assert result["integrity_failures"] == 0
@@ -81,7 +79,7 @@ def test_kill_9_mid_enrolment_leaves_whole_people(tmp_path: Path) -> None:
 def test_corrupted_gallery_files_fail_typed_and_untouched(tmp_path: Path) -> None:
     modes = [None, KEY] if HAS_CRYPTO else [None]
     for key in modes:
-        result = reliability.run_corrupt_files(tmp_path, 40, seed=3, key=key)
+        result = gallery_stress.run_corrupt_files(tmp_path, 40, seed=3, key=key)
         assert result["crashes"] == 0 and result["changed_after_error"] == 0, result["failures"]
         assert sum(result["outcomes"].values()) == 40
 
@@ -91,8 +89,8 @@ def test_corrupted_gallery_files_fail_typed_and_untouched(tmp_path: Path) -> Non
 
 @pytest.mark.slow
 def test_fuzz_harness_sees_every_kind_of_failure() -> None:
-    cases = reliability.recipes(30, seed=5, selftest=True)
-    result = reliability.run_fuzz(cases, workers=2, case_timeout=4, rss_cap_mb=700, address_space_mb=4096)
+    cases = fuzz.recipes(30, seed=5, selftest=True)
+    result = fuzz.run_fuzz(cases, workers=2, case_timeout=4, rss_cap_mb=700, address_space_mb=4096)
     flagged = {f["recipe"]["kind"]: f["outcome"] for f in result["failures"]}
     assert flagged == {
         "selftest_raise": "crash",
@@ -252,17 +250,19 @@ def test_non_utf8_text_and_damaged_templates_are_format_errors(tmp_path: Path) -
     from squeezerface.gallery import Gallery
 
     good = tmp_path / "good.sqlite"
-    with Gallery(good, reliability._model(), key=False) as g:
+    with Gallery(good, gallery_stress._model(), key=False) as g:
         for i in range(3):
-            g.enroll(f"p{i}", reliability.person_templates(f"p{i}", 2))
-    nan = np.full(reliability.TOY_MODEL[2], np.nan, "<f4").tobytes()
+            g.enroll(f"p{i}", gallery_stress.person_templates(f"p{i}", 2))
+    nan = np.full(gallery_stress.TOY_MODEL[2], np.nan, "<f4").tobytes()
     damage = {
         "schema": [
             "PRAGMA writable_schema=ON",
             "UPDATE sqlite_master SET name = CAST(x'ff6d657461' AS TEXT) WHERE name = 'meta'",
         ],
         "name": ["UPDATE identities SET name = CAST(x'fffe' AS TEXT) WHERE name = 'p1'"],
-        "zeros": [f"UPDATE templates SET embedding = zeroblob({4 * reliability.TOY_MODEL[2]}) WHERE id = 2"],
+        "zeros": [
+            f"UPDATE templates SET embedding = zeroblob({4 * gallery_stress.TOY_MODEL[2]}) WHERE id = 2"
+        ],
         "nan": [f"UPDATE templates SET embedding = x'{nan.hex()}' WHERE id = 3"],
     }
     for what, statements in damage.items():
@@ -277,10 +277,10 @@ def test_non_utf8_text_and_damaged_templates_are_format_errors(tmp_path: Path) -
         expected = "UTF-8" if what in ("schema", "name") else "damaged template"
         with (  # opening or reading, whichever notices
             pytest.raises(GalleryFormatError, match=expected),
-            Gallery(path, reliability._model(), key=False, create=False) as g,
+            Gallery(path, gallery_stress._model(), key=False, create=False) as g,
         ):
             g.identities()
-            g.identify(reliability.person_templates("p0", 1)[0])
+            g.identify(gallery_stress.person_templates("p0", 1)[0])
         assert path.read_bytes() == before, what
 
 
@@ -288,5 +288,5 @@ def test_non_utf8_text_and_damaged_templates_are_format_errors(tmp_path: Path) -
 def test_processes_creating_one_new_gallery_at_once(tmp_path: Path) -> None:
     """Found by the benchmark: a process opening a gallery that another was creating could read the header
     before the commit and the tables after it, and call a fresh gallery a foreign database."""
-    result = reliability.run_open_race(tmp_path, processes=8, rounds=12)
+    result = gallery_stress.run_open_race(tmp_path, processes=8, rounds=12)
     assert result["failures"] == [] and result["open_failures"] == 0 and result["broken_files"] == 0

@@ -11,9 +11,9 @@ pytest.importorskip("torch_pruning", reason="pruning needs the 'train' extra")
 
 from fakes import synthetic_faceset  # noqa: E402
 
-from squeezerface.pruning.model import SqueezerFaceNet, count_params, load_model, save_model  # noqa: E402
-from squeezerface.pruning.run_pruning import main  # noqa: E402
-from squeezerface.pruning.spec import ModelSpec  # noqa: E402
+from pruning.model import SqueezerFaceNet, count_params, load_model, save_model  # noqa: E402
+from pruning.run_pruning import main  # noqa: E402
+from pruning.spec import ModelSpec  # noqa: E402
 
 SMALL = "squeezerfacenet:16|8,16,16|8,16,16|8,16,16|8,16,16|8,16,16|8,16,16|8,16,16|8,16,16|32|128"
 

@@ -11,9 +11,9 @@ torch = pytest.importorskip("torch", reason="training needs the 'train' extra")
 
 from fakes import synthetic_faceset  # noqa: E402
 
-from squeezerface.pruning.faceset import FaceSet, augment, centre_crop, centred  # noqa: E402
-from squeezerface.pruning.model import load_model  # noqa: E402
-from squeezerface.pruning.train import TrainConfig, distill_loss, epoch_batches, train  # noqa: E402
+from pruning.faceset import FaceSet, augment, centre_crop, centred  # noqa: E402
+from pruning.model import load_model  # noqa: E402
+from pruning.train import TrainConfig, distill_loss, epoch_batches, train  # noqa: E402
 
 SMALL = "squeezerfacenet:8|4,8,8|4,8,8|4,8,8|4,8,8|4,8,8|4,8,8|4,8,8|4,8,8|16|128"
 
@@ -78,7 +78,7 @@ def test_torchrun_two_cpu_processes_with_ddp(tmp_path):
     faces = synthetic_faceset(tmp_path / "faces")
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    cmd += ["-m", "squeezerface.pruning.train", "--faces", str(faces), "--out", str(out), "--spec", SMALL]
+    cmd += ["-m", "pruning.train", "--faces", str(faces), "--out", str(out), "--spec", SMALL]
     cmd += ["--batch", "8", "--epochs", "1", "--threads", "1", "--warmup-steps", "1", "--quiet"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]

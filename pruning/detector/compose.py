@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from squeezerface.pruning.photometric import Photometric, photometric
+from pruning.photometric import Photometric, photometric
 
 CANVAS_JITTER = Photometric(
     gain=(0.6, 1.4),

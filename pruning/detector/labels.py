@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from pruning.data import training_photos, validation_identities
 from squeezerface._progress import progress
 from squeezerface.imageio import load_image
-from squeezerface.pruning.data import training_photos, validation_identities
 
 _teacher = None
 
@@ -97,7 +97,7 @@ def label_photos(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m squeezerface.pruning.detector.labels",
+        prog="python -m pruning.detector.labels",
         description="Label every face in celeba_wild and a utkface sample with the dlib teacher "
         "(box + 5 points) for detector training and held-out evaluation. Never LFW.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

@@ -14,8 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from squeezerface.landmarks import CROP
-from squeezerface.pruning.detector.model import (
+from pruning.detector.model import (
     conv_bn,
     dw_sep,
     load_weights,
@@ -23,6 +22,7 @@ from squeezerface.pruning.detector.model import (
     save_weights,
     spec_text,
 )
+from squeezerface.landmarks import CROP
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Train the tiny face detector on composed canvases of teacher-labelled photos (never LFW).
 
-    python -m squeezerface.pruning.detector.train --labels runs/detector/labels.json --out runs/detector/train
+    python -m pruning.detector.train --labels runs/detector/labels.json --out runs/detector/train
 
 Targets (anchor-free, one prior per location): a face is assigned to the strides whose scale suits it
 (8: faces 12-80 px, 16: 32-160 px, 32: 64+ px), and there to the locations within one stride of its centre
@@ -27,16 +27,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from squeezerface._progress import progress
-from squeezerface.detect import priors as grid
-from squeezerface.pruning.config_flags import parse_resumable
-from squeezerface.pruning.detector.compose import LabelledPhoto, Sample, compose
-from squeezerface.pruning.detector.model import (
+from pruning.config_flags import parse_resumable
+from pruning.detector.compose import LabelledPhoto, Sample, compose
+from pruning.detector.model import (
     DetectorSpec,
     TinyFaceDetector,
     count_params,
     save_detector,
 )
+from squeezerface._progress import progress
+from squeezerface.detect import priors as grid
 
 SCALE_RANGES = {8: (12.0, 80.0), 16: (32.0, 160.0), 32: (64.0, 1e9)}
 MIN_FACE = 12.0
@@ -269,7 +269,7 @@ def train(cfg: DetTrainConfig, resume: bool = False, show_progress: bool = True)
 def main(argv: Sequence[str] | None = None) -> int:
     d = DetTrainConfig()
     parser = argparse.ArgumentParser(
-        prog="python -m squeezerface.pruning.detector.train",
+        prog="python -m pruning.detector.train",
         description="Train the tiny face detector (score, box, 5 landmarks) on composed canvases of teacher-"
         "labelled utkface/celeba_wild photos. Checkpoints every epoch; --resume continues exactly.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

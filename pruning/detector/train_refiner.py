@@ -1,6 +1,6 @@
 """Train the landmark refiner on teacher-labelled faces (celeba_wild + utkface; never LFW).
 
-    python -m squeezerface.pruning.detector.train_refiner --labels runs/detector/labels.json \\
+    python -m pruning.detector.train_refiner --labels runs/detector/labels.json \\
         --out runs/detector/refiner
 
 Each face is cut once, loosely, around its teacher points (`LOOSE` pixels, the template at `LOOSE_TEMPLATE`).
@@ -26,12 +26,12 @@ import cv2
 import numpy as np
 import torch
 
+from pruning.config_flags import parse_resumable
+from pruning.detector.refiner import LandmarkRefinerNet, RefinerSpec, save_refiner
+from pruning.detector.train import load_photos
 from squeezerface._progress import progress
 from squeezerface.align import alignment_matrix, template
 from squeezerface.landmarks import CROP, OFFSET_UNIT, crop_face
-from squeezerface.pruning.config_flags import parse_resumable
-from squeezerface.pruning.detector.refiner import LandmarkRefinerNet, RefinerSpec, save_refiner
-from squeezerface.pruning.detector.train import load_photos
 
 LOOSE_TEMPLATE, LOOSE_MARGIN = 112, 24
 LOOSE = LOOSE_TEMPLATE + 2 * LOOSE_MARGIN
@@ -193,7 +193,7 @@ def train(cfg: RefinerTrainConfig, resume: bool = False, show_progress: bool = T
 def main(argv: Sequence[str] | None = None) -> int:
     d = RefinerTrainConfig()
     parser = argparse.ArgumentParser(
-        prog="python -m squeezerface.pruning.detector.train_refiner",
+        prog="python -m pruning.detector.train_refiner",
         description="Train the landmark refiner on teacher-labelled celeba_wild/utkface faces, cropped by "
         "disturbed teacher points as the runtime crops by the detector's. Checkpoints every epoch; "
         "--resume continues.",

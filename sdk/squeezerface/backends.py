@@ -110,7 +110,8 @@ class LiteRTBackend(Backend):
             from ai_edge_litert.interpreter import Interpreter
         except ImportError as exc:
             raise EmbedderUnavailableError(
-                "running .tflite models needs LiteRT: pip install 'squeezerface[tflite]'"
+                "running .tflite models needs LiteRT: pip install 'squeezerface[tflite]'",
+                extra="tflite",
             ) from exc
         self.path = Path(path)
         try:

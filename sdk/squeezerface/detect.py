@@ -1,6 +1,6 @@
 """The face detector: image in, `Face` records (box, score, 5 landmarks) out, on ONNX or LiteRT.
 
-The network (see `squeezerface.pruning.detector.model`) predicts, at every location of 3 strides, a face
+The network (see `pruning.detector.model`) predicts, at every location of 3 strides, a face
 score, a box and 5 landmarks relative to the location; everything else is here as pure functions:
 letterboxing (any aspect ratio into the square input, no distortion), the location grid, decoding, and
 non-maximum suppression. The `FaceDetector` class only composes them on a backend, like the embedder.

@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from squeezerface.errors import (
     DatasetError,
+    EmbedderUnavailableError,
     FaceDtypeError,
     FaceInputError,
     ImageDecodeError,
     LowQualityError,
+    MissingExtraError,
     MissingImagesError,
     ModelMismatchError,
     MultipleFacesError,
@@ -56,6 +58,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "DatasetError",
+    "EmbedderUnavailableError",
     "Face",
     "FaceDtypeError",
     "FaceInputError",
@@ -65,6 +68,7 @@ __all__ = [
     "ImageDecodeError",
     "LowQualityError",
     "Match",
+    "MissingExtraError",
     "MissingImagesError",
     "ModelMismatchError",
     "MultipleFacesError",

@@ -201,7 +201,8 @@ class TemplateCipher:
         except ImportError as exc:
             raise CryptoUnavailableError(
                 "a gallery key is configured, and encrypted galleries need the cryptography package: "
-                "pip install 'squeezerface[crypto]'"
+                "pip install 'squeezerface[crypto]'",
+                extra="crypto",
             ) from exc
         key = parse_key(key)
         self._aead = AESGCM(hmac.new(key, _ENCRYPTION_LABEL, hashlib.sha256).digest())

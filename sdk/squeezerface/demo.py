@@ -29,7 +29,8 @@ def astronaut() -> np.ndarray:
         from skimage import data
     except ImportError as e:
         raise EmbedderUnavailableError(
-            'the demo photo comes from scikit-image: pip install "squeezerface[demo]"'
+            'the demo photo comes from scikit-image: pip install "squeezerface[demo]"',
+            extra="demo",
         ) from e
     return np.ascontiguousarray(data.astronaut()[..., :3])
 

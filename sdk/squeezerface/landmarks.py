@@ -5,7 +5,7 @@ scale the face has in a 160-pixel letterbox; its points are good enough to find 
 as precisely as the embedder deserves. The refiner (like MTCNN's O-Net or a two-stage landmark cascade)
 cuts the face out of the full-resolution image with the detector's points, in the embedder's own template
 geometry at `CROP` pixels, and regresses the offsets of the 5 points from their template positions. The
-crop and the decoding are pure functions here; the training code (`squeezerface.pruning.detector.refine`)
+crop and the decoding are pure functions here; the training code (`pruning.detector.refine`)
 uses the same ones, so the network sees at deployment exactly the crops it was trained on.
 """
 

@@ -88,8 +88,8 @@ def default_images(
         [lfw_root]
         if lfw_root
         else [
-            # beside a source checkout: this file is <checkout>/sdk/bench/images.py
-            Path(__file__).resolve().parents[3] / "shared" / "data" / "lfw" / "images",
+            # beside a source checkout: this file is <checkout>/sdk/squeezerface/bench/images.py
+            Path(__file__).resolve().parents[4] / "shared" / "data" / "lfw" / "images",
             Path.cwd().parent / "shared" / "data" / "lfw" / "images",
         ]
     )

@@ -57,8 +57,18 @@ class NoFaceError(SqueezerfaceError):
     """No face was found where one was required."""
 
 
-class EmbedderUnavailableError(SqueezerfaceError):
-    """An embedder's optional dependencies are not installed."""
+class MissingExtraError(SqueezerfaceError, ImportError):
+    """An optional dependency is not installed (also an ImportError). `extra` names the extra that brings
+    it (`pip install -e ".[train]"`, `pip install 'squeezerface[tflite]'`), or is None where none does."""
+
+    def __init__(self, message: str, extra: str | None = None) -> None:
+        super().__init__(message)
+        self.extra = extra
+
+
+class EmbedderUnavailableError(MissingExtraError):
+    """An embedder's (or another optional part's) dependencies are not installed. Kept for existing handlers:
+    a `MissingExtraError`, which new code should catch."""
 
 
 class ModelFileError(SqueezerfaceError):

@@ -37,7 +37,8 @@ class DlibPipeline:
                 import face_recognition_models as frm
         except ImportError as exc:
             raise EmbedderUnavailableError(
-                f"the dlib peer needs the 'teacher' extra (pip install 'squeezerface[teacher]'): {exc}"
+                f"the dlib peer needs the 'teacher' extra (pip install 'squeezerface[teacher]'): {exc}",
+                extra="teacher",
             ) from exc
         self._dlib = dlib
         self.upsample = int(upsample)

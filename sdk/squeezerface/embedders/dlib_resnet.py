@@ -63,7 +63,8 @@ class DlibResNetEmbedder(FaceEmbedder):
                 import face_recognition_models as frm
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise EmbedderUnavailableError(
-                f"the dlib teacher needs the 'teacher' extra (pip install 'squeezerface[teacher]'): {exc}"
+                f"the dlib teacher needs the 'teacher' extra (pip install 'squeezerface[teacher]'): {exc}",
+                extra="teacher",
             ) from exc
         if detector not in ("hog", "cnn"):
             raise ValueError(f"detector must be 'hog' or 'cnn', not {detector!r}")
