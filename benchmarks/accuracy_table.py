@@ -107,7 +107,7 @@ def measured_rows(results: Path = RESULTS, weights: Path = WEIGHTS) -> tuple[lis
         )
     else:
         notes.append(f"{teacher_path} missing: no teacher row")
-    pruning_path = results / "pruning.json"
+    pruning_path = results / "pruning_v1.json"
     by_params = {}
     if pruning_path.is_file():
         by_params = {
@@ -121,7 +121,7 @@ def measured_rows(results: Path = RESULTS, weights: Path = WEIGHTS) -> tuple[lis
         w = _load(path)
         curve = by_params.get(w["params"])
         if curve is not None and abs(curve["lfw_accuracy_mean"] - w["lfw_accuracy_mean"]) > 1e-9:
-            notes.append(f"{stem}: pruning.json and {path.name} disagree on LFW accuracy")
+            notes.append(f"{stem}: pruning_v1.json and {path.name} disagree on LFW accuracy")
         rows.append(
             MeasuredRow(
                 "trained" if stem == "base" else "pruned",
@@ -136,7 +136,7 @@ def measured_rows(results: Path = RESULTS, weights: Path = WEIGHTS) -> tuple[lis
                 w.get("mflops"),
                 None,
                 False,
-                f"pruning/weights/{stem}.json (= benchmarks/results/pruning.json)",
+                f"pruning/weights/{stem}.json (= benchmarks/results/pruning_v1.json)",
             )
         )
     conversion_path = results / "conversion.json"

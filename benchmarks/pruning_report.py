@@ -1,9 +1,12 @@
-"""Collect the base training and pruning runs into benchmarks/results/pruning.{json,md,png}.
+"""Collect pruning curves into benchmarks/results/pruning.{json,md,png}: both model lines, every criterion.
 
-Reads what the runs wrote (runs/prune_<criterion>/curve.jsonl, whose step 0 is the base model measured by
-the pruning run itself) and the teacher's LFW record; it measures nothing itself.
+Reads what the runs wrote (`<run>/records.jsonl` of `python -m pruning.prune_line`; step 0 is the starting
+model measured by the run itself) and, for reference, the first embedder's curve (`pruning_v1.json`:
+SqueezerFaceNet distilled from dlib on 25k faces). It measures nothing itself.
 
-    python benchmarks/pruning_report.py --runs runs/prune_taylor runs/prune_l1 runs/prune_random
+    python benchmarks/pruning_report.py \\
+        --line "pretrained: MobileFaceNet=runs/prune_mfn_taylor,runs/prune_mfn_l1,runs/prune_mfn_random" \\
+        --line "paper: SqueezerFaceNet=runs/prune_sqz_taylor"
 """
 
 from __future__ import annotations
@@ -13,175 +16,142 @@ import json
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+FIELDS = (
+    "step",
+    "criterion",
+    "params",
+    "mmacs",
+    "lfw_accuracy_mean",
+    "lfw_accuracy_std",
+    "lfw_tar_far1e-3",
+    "val_accuracy",
+    "val_tar_far1e-3",
+    "val_cos_teacher",
+    "finetune_steps",
+)
 
 
-def load_curve(run: Path) -> tuple[str, list[dict]]:
-    rows = [json.loads(line) for line in (run / "curve.jsonl").read_text().splitlines()]
-    criterion = (
-        json.loads((run / "step1.json").read_text()).get("criterion", run.name) if len(rows) > 1 else run.name
-    )
-    return criterion, rows
+def load_run(run: Path) -> list[dict]:
+    rows = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines() if line.strip()]
+    criterion = next((r["criterion"] for r in rows), run.name)
+    return [{**{k: r.get(k) for k in FIELDS}, "criterion": criterion, "run": str(run)} for r in rows]
+
+
+def parse_line(text: str) -> tuple[str, list[Path]]:
+    name, runs = text.split("=", 1)
+    return name.strip(), [Path(r) for r in runs.split(",") if r]
+
+
+def v1_curves(path: Path) -> dict[str, list[dict]]:
+    """The first embedder's curves (dlib teacher), in this report's fields."""
+    if not path.exists():
+        return {}
+    old = json.loads(path.read_text())
+    out: dict[str, list[dict]] = {}
+    for criterion, rows in old["curves"].items():
+        out[criterion] = [
+            {
+                "step": r["step"],
+                "criterion": criterion,
+                "params": r["params"],
+                "mmacs": r["mflops"],
+                "lfw_accuracy_mean": r["metrics"].get("lfw_accuracy_mean"),
+                "lfw_accuracy_std": r["metrics"].get("lfw_accuracy_std"),
+                "lfw_tar_far1e-3": r["metrics"].get("lfw_tar_at_far_1e-3"),
+                "val_accuracy": r["metrics"].get("val_accuracy"),
+            }
+            for r in rows
+        ]
+    return out
 
 
 def pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.2f}"
 
 
-def model_row(name: str, criterion: str | None, r: dict) -> dict:
-    m = r["metrics"]
-    return {
-        "name": name,
-        "criterion": criterion,
-        "step": r["step"],
-        "params": r["params"],
-        "mflops": r["mflops"],
-        "lfw_accuracy_mean": m.get("lfw_accuracy_mean"),
-        "lfw_accuracy_std": m.get("lfw_accuracy_std"),
-        "lfw_tar_at_far_1e-3": m.get("lfw_tar_at_far_1e-3"),
-        "val_accuracy": m.get("val_accuracy"),
-        "val_cos_teacher": m.get("val_cos_teacher"),
-        "spec": r["spec"],
-    }
+def table(lines: dict[str, dict[str, list[dict]]]) -> list[str]:
+    out = [
+        "| line | criterion | step | params | MMACs | LFW acc. % | LFW TAR@FAR1e-3 % | held-out acc. % "
+        "| held-out TAR@1e-3 % |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for line, curves in lines.items():
+        for criterion, rows in curves.items():
+            for r in rows:
+                lfw = f"{pct(r['lfw_accuracy_mean'])} ± {pct(r.get('lfw_accuracy_std'))}"
+                out.append(
+                    f"| {line} | {criterion} | {r['step']} | {r['params']:,} | {r['mmacs']:.1f} | {lfw} | "
+                    f"{pct(r.get('lfw_tar_far1e-3'))} | {pct(r.get('val_accuracy'))} | "
+                    f"{pct(r.get('val_tar_far1e-3'))} |"
+                )
+    return out
 
 
-def choose(rows: list[dict]) -> dict[str, dict]:
-    """The models to ship from one curve, chosen on validation accuracy only (never LFW): the first step
-    under 1M params, the smallest step whose validation accuracy is within 1.0 pp of the base's, and the
-    last (smallest) step of the curve."""
-    base_val = rows[0]["metrics"]["val_accuracy"]
-    chosen = {"base": rows[0]}
-    under = [r for r in rows[1:] if r["params"] < 1_000_000]
-    if under:
-        chosen["under-1m"] = under[0]
-    close = [r for r in rows[1:] if r["metrics"]["val_accuracy"] >= base_val - 0.01]
-    if close:
-        chosen["smallest-within-1pp-val"] = min(close, key=lambda r: r["params"])
-    if len(rows) > 1:
-        chosen["curve-end"] = rows[-1]
-    return chosen
-
-
-def export(run: Path, criterion: str, rows: list[dict], dest: Path) -> list[str]:
-    """Copy the chosen models (spec + weights) into `dest` as <criterion>-<params>k.{json,safetensors}."""
-    import shutil
-
-    dest.mkdir(parents=True, exist_ok=True)
-    lines = []
-    for role, r in choose(rows).items():
-        name = "base" if role == "base" else f"{criterion}-{round(r['params'] / 1000)}k"
-        for ext in (".json", ".safetensors"):
-            shutil.copyfile(run / f"step{r['step']}{ext}", dest / f"{name}{ext}")
-        lines.append(
-            f"| `{name}` | {role} | {r['params']:,} | {r['mflops']:.1f} | "
-            f"{pct(r['metrics']['val_accuracy'])} | {pct(r['metrics'].get('lfw_accuracy_mean'))} |"
-        )
-    return lines
-
-
-def plot(curves: dict[str, list[dict]], teacher: float, teacher_val: float | None, path: Path) -> None:
+def plot(lines: dict[str, dict[str, list[dict]]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for criterion, rows in curves.items():
-        label = "control: no pruning, same fine-tuning" if criterion == "none" else criterion
-        params = [r["params"] / 1e6 for r in rows]
-        lfw = [r["metrics"].get("lfw_accuracy_mean") for r in rows]
-        if all(a is not None for a in lfw):
-            axes[0].plot(params, [100 * a for a in lfw], "o-", label=label)
-        axes[1].plot(params, [100 * r["metrics"]["val_accuracy"] for r in rows], "o-", label=label)
-    axes[0].axhline(100 * teacher, ls="--", c="grey", label=f"dlib teacher {100 * teacher:.2f}%")
-    if teacher_val is not None:
-        axes[1].axhline(100 * teacher_val, ls="--", c="grey", label=f"dlib teacher {100 * teacher_val:.2f}%")
-    axes[0].set_title("LFW View 2, 10-fold accuracy (report only)")
-    axes[1].set_title("Validation: held-out celeba_wild identities")
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    styles = {"taylor": "o-", "l1": "s--", "random": "^:", "none": "x-."}
+    for line, curves in lines.items():
+        for criterion, rows in curves.items():
+            params = [r["params"] / 1e6 for r in rows]
+            label = f"{line}: {criterion}"
+            for ax, key in zip(axes, ("lfw_accuracy_mean", "lfw_tar_far1e-3"), strict=True):
+                values = [r.get(key) for r in rows]
+                if all(v is not None for v in values):
+                    ax.plot(params, [100 * v for v in values], styles.get(criterion, "o-"), label=label, ms=4)
+    axes[0].set_title("LFW View 2, 10-fold accuracy (report only, never used to choose)")
+    axes[1].set_title("LFW TAR at FAR 1e-3")
     for ax in axes:
         ax.set_xlabel("parameters (millions)")
-        ax.set_ylabel("accuracy (%)")
+        ax.set_ylabel("%")
         ax.invert_xaxis()
         ax.grid(alpha=0.3)
         ax.axvline(1.0, ls=":", c="k", lw=0.8)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--runs", type=Path, nargs="+", required=True, help="pruning run folders")
+    p.add_argument("--line", action="append", required=True, help="'NAME=run1,run2,...' (one per model line)")
     p.add_argument("--out", type=Path, default=RESULTS)
-    p.add_argument("--export", type=Path, default=None, help="copy the chosen models of the first run here")
-    args = p.parse_args()
-    teacher = json.loads((RESULTS / "lfw_teacher.json").read_text())
-    curves = dict(load_curve(r) for r in args.runs)
-    first = next(iter(curves.values()))
-    models = [model_row("base", None, first[0])]
-    for criterion, rows in curves.items():
-        models += [model_row(f"{criterion}-step{r['step']}", criterion, r) for r in rows[1:]]
-    record = {
-        "teacher": {
-            "name": teacher["embedder"],
-            "lfw_accuracy_mean": teacher["accuracy_mean"],
-            "lfw_accuracy_std": teacher["accuracy_std"],
-            "val_accuracy": first[0]["metrics"].get("teacher_val_accuracy"),
-        },
-        "models": models,
-        "curves": curves,
-        "command": "python benchmarks/pruning_report.py --runs " + " ".join(str(r) for r in args.runs),
-    }
+    p.add_argument("--v1", type=Path, default=RESULTS / "pruning_v1.json", help="the first embedder's curves")
+    args = p.parse_args(argv)
+    lines: dict[str, dict[str, list[dict]]] = {}
+    for text in args.line:
+        name, runs = parse_line(text)
+        lines[name] = {rows[0]["criterion"]: rows for rows in map(load_run, runs)}
+    old = v1_curves(args.v1)
+    if old:
+        lines["v1 paper line (dlib teacher, pruning_v1.json)"] = old
+    command = "python benchmarks/pruning_report.py " + " ".join(f"--line '{t}'" for t in args.line)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "pruning.json").write_text(json.dumps(record, indent=1) + "\n")
-    lines = [
-        "# Pruning curve",
+    (args.out / "pruning.json").write_text(json.dumps({"lines": lines, "command": command}, indent=1) + "\n")
+    md = [
+        "# Pruning curves",
         "",
-        f"Teacher: `{teacher['embedder']}`, LFW {100 * teacher['accuracy_mean']:.2f} %, validation "
-        + (
-            f"{100 * record['teacher']['val_accuracy']:.2f} %."
-            if record["teacher"]["val_accuracy"]
-            else "n/a."
-        ),
-        "LFW View 2 is measured only to report; model selection uses held-out celeba_wild identities.",
+        "Both model lines of embedder v2, each pruned by first-order Taylor scores (the paper's criterion) "
+        "with "
+        "L1 and random ablations where run, fine-tuned by distillation after every cut. Held-out: pairs of "
+        "held-out celeba_wild + Pins identities (selection); LFW View 2 with faces aligned by the runtime's "
+        "own detector (report only). Step 0 is the starting model.",
         "",
-        "| model | criterion | params | MFLOPs (MACs) | LFW acc. | LFW TAR@FAR1e-3 | val acc. |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        *table(lines),
+        "",
+        "![pruning curves](pruning.png)",
+        "",
+        f"Command: `{command}`",
+        "",
     ]
-    for m in models:
-        tar = m["lfw_tar_at_far_1e-3"]
-        lines.append(
-            f"| {m['name']} | {m['criterion'] or '-'} | {m['params']:,} | {m['mflops']:.1f} | "
-            f"{pct(m['lfw_accuracy_mean'])} ± {pct(m['lfw_accuracy_std'])} | {pct(tar)} | "
-            f"{pct(m['val_accuracy'])} |"
-        )
-    lines += ["", f"Command: `{record['command']}`", ""]
-    (args.out / "pruning.md").write_text("\n".join(lines))
-    if args.export:
-        criterion, rows = load_curve(args.runs[0])
-        table = export(args.runs[0], criterion, rows, args.export)
-        (args.export / "MODELS.md").write_text(
-            "\n".join(
-                [
-                    "# Trained SqueezerFaceNet weights (research use only)",
-                    "",
-                    "Trained on utkface + celeba_wild (non-commercial research licences): research use only.",
-                    "Rebuild with `pruning.model.load_model(STEM)` (spec text + safetensors).",
-                    "Chosen on validation accuracy (held-out celeba_wild identities), never on LFW.",
-                    "",
-                    "| file | role | params | MMACs | val acc. % | LFW acc. % |",
-                    "| --- | --- | --- | --- | --- | --- |",
-                    *table,
-                    "",
-                    "Made by the commands in benchmarks/RUNS.md; exported by `"
-                    + record["command"]
-                    + f" --export {args.export}`.",
-                    "",
-                ]
-            )
-        )
-    plot(curves, teacher["accuracy_mean"], record["teacher"]["val_accuracy"], args.out / "pruning.png")
-    print("\n".join(lines))
+    (args.out / "pruning.md").write_text("\n".join(md))
+    plot(lines, args.out / "pruning.png")
+    print("\n".join(md))
     return 0
 
 

@@ -53,6 +53,27 @@ def aligned_lfw(lfw_dir: Path, cache_path: Path | None = None, show_progress: bo
     return AlignedPairs(pairs=pairs, paths=paths, faces=faces, no_face=no_face)
 
 
+def runtime_aligned_lfw(lfw_dir: Path, cache: Path | None = None, workers: int = 2) -> AlignedPairs:
+    """Every LFW View 2 photo aligned by the runtime's own detector + refiner (largest confident face; a
+    centred template box where none is found), as `squeezerface verify` sees it. Cached in `cache` (.npz)."""
+    from pruning.facebank import align_photos
+
+    pairs = read_pairs(lfw_dir / "images", lfw_dir / "pairs.txt")
+    paths = pairs.unique_paths()
+    if cache is not None and cache.exists():
+        stored = np.load(cache)
+        return AlignedPairs(pairs, paths, stored["faces"], int(stored["no_face"]))
+    faces = np.zeros((len(paths), 112, 112, 3), np.uint8)
+    no_face = 0
+    for r in align_photos(paths, margin=0, fallback=True, workers=workers):
+        faces[r.index] = r.canvas
+        no_face += r.faces == 0
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, faces=faces, no_face=no_face)
+    return AlignedPairs(pairs, paths, faces, no_face)
+
+
 def lfw_report(model: torch.nn.Module, lfw: AlignedPairs, flip_average: bool = False) -> dict:
     """10-fold accuracy, EER, TAR@FAR of `model` on the aligned LFW pairs."""
     emb = embed_faces(model, lfw.faces, flip_average=flip_average)

@@ -34,12 +34,14 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from functools import singledispatch
 from typing import Any, Literal
 
 import torch
 import torch_pruning as tp
 from torch import nn
 
+from pruning import mobilefacenet as mfn
 from pruning.model import (
     INPUT_SIZE,
     Fire,
@@ -63,8 +65,13 @@ DEFAULT_MIN_CHANNELS = 4
 # --------------------------------------------------------------------------------------------------
 
 
+@singledispatch
 def layer_channels(spec: ModelSpec) -> dict[str, int]:
-    """Output channels of every prunable layer, in network order (the embedding is not a prunable layer)."""
+    """Output channels of every prunable layer, in network order (the embedding is not a prunable layer).
+
+    Dispatches on the spec's type, like the other architecture-specific functions of this module
+    (`layer_convs`, `spec_after`, `params_of_spec`, `model_spec`, `protected_modules`), so every driver
+    below prunes SqueezerFaceNet and MobileFaceNet alike."""
     channels = {"stem": spec.stem}
     for i, fire in enumerate(spec.fires):
         channels[f"fire{i}.squeeze"] = fire.squeeze
@@ -74,6 +81,7 @@ def layer_channels(spec: ModelSpec) -> dict[str, int]:
     return channels
 
 
+@singledispatch
 def layer_convs(model: SqueezerFaceNet) -> dict[str, nn.Conv2d]:
     """The conv whose output channels each prunable layer name stands for, in network order.
 
@@ -104,9 +112,11 @@ def default_floors(
     }
 
 
-def spec_after(spec: ModelSpec, plan: Mapping[str, Iterable[int]]) -> ModelSpec:
+def spec_after(spec: Any, plan: Mapping[str, Iterable[int]]) -> Any:
     """The spec a model would have after removing `plan`'s channels (no model needed)."""
     removed = {name: len(set(idxs)) for name, idxs in plan.items()}
+    if isinstance(spec, mfn.MobileFaceNetSpec):
+        return mfn.spec_after(spec, removed)
     unknown = set(removed) - set(layer_channels(spec))
     if unknown:
         raise KeyError(f"not prunable layer names: {sorted(unknown)}")
@@ -123,11 +133,31 @@ def spec_after(spec: ModelSpec, plan: Mapping[str, Iterable[int]]) -> ModelSpec:
     )
 
 
-def params_of_spec(spec: ModelSpec) -> int:
+def params_of_spec(spec: Any) -> int:
     """Exact parameter count of the network a spec describes, built on the meta device (no memory, ~ms), so a
     schedule can find how many channels reach a parameter target before touching the real model."""
     with torch.device("meta"):
+        if isinstance(spec, mfn.MobileFaceNetSpec):
+            return count_params(mfn.MobileFaceNet(spec))
         return count_params(SqueezerFaceNet(spec))
+
+
+@singledispatch
+def model_spec(model: SqueezerFaceNet) -> ModelSpec:
+    """The spec read back from a (pruned) model of either architecture."""
+    return spec_of(model)
+
+
+@singledispatch
+def protected_modules(model: SqueezerFaceNet) -> set[nn.Module]:
+    """Modules whose output channels no group may remove (the embedding)."""
+    return {model.embed, model.embed_bn}
+
+
+layer_channels.register(mfn.MobileFaceNetSpec, mfn.layer_channels)
+layer_convs.register(mfn.MobileFaceNet, mfn.layer_convs)
+model_spec.register(mfn.MobileFaceNet, mfn.spec_of)
+protected_modules.register(mfn.MobileFaceNet, mfn.protected_modules)
 
 
 def _default_input(model: nn.Module) -> torch.Tensor:
@@ -165,7 +195,7 @@ def _layer_groups(model: SqueezerFaceNet, graph: tp.DependencyGraph) -> dict[str
     merged groups (a residual add, say) would make per-layer counts wrong, so it fails loudly here."""
     convs = layer_convs(model)
     named = {conv: name for name, conv in convs.items()}
-    forbidden = {model.embed, model.embed_bn}
+    forbidden = protected_modules(model)
     groups: dict[str, tp.Group] = {}
     for name, conv in convs.items():
         group = graph.get_pruning_group(conv, tp.prune_conv_out_channels, list(range(conv.out_channels)))
@@ -180,7 +210,7 @@ def _layer_groups(model: SqueezerFaceNet, graph: tp.DependencyGraph) -> dict[str
                 raise RuntimeError(
                     f"layers {name} and {named[module]} are coupled; per-layer pruning is invalid"
                 )
-        if name == "head":
+        if name == "head" and isinstance(model, SqueezerFaceNet):
             members = {(item.dep.target.module, item.dep.handler) for item in group}
             if (model.embed, tp.prune_linear_in_channels) not in members or not any(
                 module is model.gdc[0] for module, _ in members
@@ -554,7 +584,7 @@ def removable_channels(
     graph: tp.DependencyGraph | None = None,
 ) -> list[tuple[str, int]]:
     """Every channel the floors allow to remove, least important first (score, then rank)."""
-    spec = spec_of(model)
+    spec = model_spec(model)
     scores = score_layers(model, importance, example_input, graph=graph)
     return ranked_candidates(
         scores, layer_channels(spec), _resolve_floors(spec, floors, min_channels_per_layer)
@@ -609,7 +639,7 @@ def apply_plan(
             raise ValueError(f"{name}: cannot remove {idxs} of {conv.out_channels} channels")
         group = graph.get_pruning_group(conv, tp.prune_conv_out_channels, idxs)
         group.prune()
-    model.spec = spec_of(model)
+    model.spec = model_spec(model)
     return model
 
 
@@ -716,10 +746,12 @@ def prune_to_params(
     if not 0 < step_fraction <= 1:
         raise ValueError("step_fraction must be in (0, 1]")
     if floors is None:  # callers that resume a schedule pass the floors of the original model
-        floors = default_floors(spec_of(model), fraction=floor_fraction, min_channels=min_channels_per_layer)
+        floors = default_floors(
+            model_spec(model), fraction=floor_fraction, min_channels=min_channels_per_layer
+        )
 
     def record(step: int, before: ModelSpec | None) -> PruneRecord:
-        spec = spec_of(model)
+        spec = model_spec(model)
         removed = {}
         if before is not None:
             now = layer_channels(spec)
@@ -741,7 +773,7 @@ def prune_to_params(
             break
         if before_scoring is not None:
             before_scoring(model)
-        spec = spec_of(model)
+        spec = model_spec(model)
         graph = build_graph(model, example_input)
         candidates = removable_channels(model, importance, floors, min_channels_per_layer, graph=graph)
         if not candidates:

@@ -116,16 +116,24 @@ def make_batch(fs: FaceSet, idx: np.ndarray, centre: np.ndarray, seed: int, epoc
 
 @torch.no_grad()
 def embed_faces(
-    model: torch.nn.Module, faces_112: np.ndarray, batch: int = 256, flip_average: bool = False
+    model: torch.nn.Module,
+    faces_112: np.ndarray,
+    batch: int = 256,
+    flip_average: bool = False,
+    bf16: bool = False,
 ) -> np.ndarray:
-    """Unit embeddings of aligned 112x112 uint8 RGB faces (optionally averaged with the mirror image)."""
+    """Unit embeddings of aligned 112x112 uint8 RGB faces (optionally averaged with the mirror image).
+
+    `bf16` runs the forward pass under bfloat16 autocast (about 2x faster on CPUs with bf16 units; for
+    targets and class means, not for reported accuracy)."""
     model.eval()
     out = []
     for i in range(0, len(faces_112), batch):
         chunk = np.asarray(faces_112[i : i + batch])
-        e = model(torch.from_numpy(to_input(chunk)))
-        if flip_average:
-            e = e + model(torch.from_numpy(to_input(np.ascontiguousarray(chunk[:, :, ::-1]))))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            e = model(torch.from_numpy(to_input(chunk)))
+            if flip_average:
+                e = e + model(torch.from_numpy(to_input(np.ascontiguousarray(chunk[:, :, ::-1]))))
         out.append(F.normalize(e.float(), dim=1).numpy())
     return np.concatenate(out) if out else np.zeros((0, 128), np.float32)
 
