@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> list[dict]:
             {"step": 0, "criterion": args.criterion, "removed": {}, **measure(model, session, lfw)}
         )
         records_path.write_text(json.dumps(records[0]) + "\n")
-    else:
+    elif records[-1]["step"] > 0:
         model = architectures.load(out / f"step{records[-1]['step']}", normalize=False)
     for k, target in enumerate(args.targets, 1):
         if k < len(records):
@@ -165,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--score-batches", type=int, default=16, help="batches of gradient accumulated per ranking"
     )
-    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--identity", type=float, default=0.02, help="CosFace weight in the loss")
     p.add_argument("--lfw", default="../shared/data/lfw", help="LFW folder for the report ('' to skip)")
     p.add_argument("--lfw-cache", default="runs/lfw_runtime_aligned.npz")
