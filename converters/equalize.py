@@ -1,4 +1,5 @@
-"""Cross-layer range equalization for SqueezerFaceNet before int8 quantization.
+"""Cross-layer range equalization for SqueezerFaceNet (and the three pairs of MobileFaceNet where it is
+exact) before int8 quantization.
 
 int8 activations are quantized per tensor: one scale for all channels of a layer's output. When one channel
 of the stem spans [0, 20] and another [0, 0.5], the second keeps only a few levels and the network loses
@@ -10,6 +11,10 @@ changing the function. Choosing s_i = sqrt(a_i / w_i), with a_i the channel's ac
 calibration faces and w_i the largest weight the next layer applies to it, makes both equal to
 sqrt(a_i w_i): activation ranges shrink toward each other while the next layer's per-channel weight ranges
 stay balanced (the data-free quantization idea of Nagel et al., 2019, with measured activation ranges).
+
+MobileFaceNet mostly uses ReLU6, which clips at a fixed 6: relu6(x / s) != relu6(x) / s, so a scaled
+channel would change the function. Only its pairs separated by a plain ReLU or by nothing are equalized
+(`equalize_mobilefacenet`); its ReLU6 pairs and its residual streams are left alone.
 """
 
 from __future__ import annotations
@@ -90,4 +95,59 @@ def equalize(model: SqueezerFaceNet, calibration: np.ndarray, rounds: int = 2) -
             _scale_output(fire.expand1, s1)
             _scale_output(fire.expand3, s3)
             _scale_input(consumer, torch.cat([s1, s3]))
+    return model
+
+
+def _bn_scale(bn: nn.BatchNorm2d, s: torch.Tensor) -> None:
+    """Divide one BatchNorm's output channel i by s_i (its affine part only; the statistics stay)."""
+    bn.weight.data /= s
+    bn.bias.data /= s
+
+
+def _output_ranges(model: nn.Module, x: torch.Tensor, module: nn.Module, relu: bool) -> torch.Tensor:
+    """Per-channel max of one module's output over the batch: of relu(output) where a ReLU follows, of
+    |output| where the next layer reads it directly."""
+    found: list[torch.Tensor] = []
+
+    def f(m: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        found.append((torch.relu(output) if relu else output.abs()).amax(dim=(0, 2, 3)))
+
+    handle = module.register_forward_hook(f)
+    with torch.no_grad():
+        model(x)
+    handle.remove()
+    return found[0]
+
+
+def equalize_mobilefacenet(model: nn.Module, calibration: np.ndarray, rounds: int = 2) -> nn.Module:
+    """Equalize, in place, the three producer -> consumer pairs of MobileFaceNet where a per-channel scale
+    commutes with what lies between (the rest of the network has ReLU6, which clips at a fixed 6, or a
+    residual stream shared by a whole stage):
+
+    * depthwise-separable block: depthwise BN -> ReLU -> pointwise conv;
+    * the same block's pointwise BN -> ReLU -> first expansion conv;
+    * GDC's BN -> (nothing: linear) -> embedding conv.
+
+    Measured on the stand-in (benchmarks/RUNS.md, 2026-12-05): the per-tensor int8 ranges of these three
+    outputs are set by a few wide channels, and they are where int8 loses the most signal."""
+    from pruning.mobilefacenet import MobileFaceNet
+
+    if not isinstance(model, MobileFaceNet):
+        raise TypeError(f"expected MobileFaceNet, got {type(model).__name__}")
+    model.eval()
+    x = torch.from_numpy(calibration)
+    first = model.features[0].conv[0][0]
+    pairs = [
+        (model.dw_conv.bn1, [model.dw_conv.pointwise], True),
+        (model.dw_conv.bn2, [first], True),
+        (model.gdconv.bn, [model.conv3], False),
+    ]
+    for _ in range(rounds):
+        for bn, consumers, relu in pairs:
+            a = _output_ranges(model, x, bn, relu)
+            w = torch.stack([c.weight.abs().amax(dim=(0, 2, 3)) for c in consumers]).amax(dim=0)
+            s = _pair_scale(a, w)
+            _bn_scale(bn, s)
+            for c in consumers:
+                _scale_input(c, s)
     return model

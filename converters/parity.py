@@ -77,3 +77,28 @@ def measure_latency(path: str | Path, face: np.ndarray, runs: int = 200, warmup:
         backend.run(x)
         times[i] = time.perf_counter() - t
     return Latency(1, 1, runs, float(np.median(times) * 1e3), float(np.percentile(times, 90) * 1e3))
+
+
+def measure_latencies(
+    paths: list[Path], face: np.ndarray, runs: int = 200, rounds: int = 5, warmup: int = 20
+) -> dict[str, Latency]:
+    """Single-thread batch-1 latency of several files, interleaved: each round times `runs / rounds` calls
+    of every file in turn, so a load that comes and goes (a training run beside the conversion) falls on
+    all of them alike, and the medians of two models compare even on a busy machine."""
+    backends = {str(p): open_backend(p, threads=1) for p in paths}
+    inputs = {k: input_spec_for(b).prepare(face[None]) for k, b in backends.items()}
+    for k, b in backends.items():
+        for _ in range(warmup):
+            b.run(inputs[k])
+    times: dict[str, list[float]] = {k: [] for k in backends}
+    per_round = max(1, runs // rounds)
+    for _ in range(rounds):
+        for k, b in backends.items():
+            for _ in range(per_round):
+                t = time.perf_counter()
+                b.run(inputs[k])
+                times[k].append(time.perf_counter() - t)
+    return {
+        k: Latency(1, 1, len(t), float(np.median(t) * 1e3), float(np.percentile(t, 90) * 1e3))
+        for k, t in times.items()
+    }

@@ -25,6 +25,7 @@ from converters.convert_embedder import (  # noqa: E402
     main,
     markdown,
 )
+from converters.onnx_export import export_onnx  # noqa: E402
 from pruning.faceset import FaceSet, centre_crop, to_input  # noqa: E402
 from pruning.model import SqueezerFaceNet, load_model, save_model  # noqa: E402
 from pruning.spec import ModelSpec  # noqa: E402
@@ -202,3 +203,170 @@ def test_calibrate_cli_bad_root_is_exit_2(converted: tuple[Path, dict], tmp_path
     args = ["calibrate", "--root", str(tmp_path / "nowhere"), "--model", str(tmp / "out" / "tiny-int8.onnx")]
     args += ["--locator", "fakes:make_colour_embedder", "--out", str(tmp_path / "c.json"), "--quiet"]
     assert cli(args) == EXIT_BAD_INPUT
+
+
+# MobileFaceNet from a face bank: the pretrained line's path (tiny spec, random weights, synthetic bank).
+
+MFN_HELD = {"celeba_wild": (6, 4), "pins": (4, 5)}  # held-out identities x faces each, per data set
+
+
+def tiny_face_bank(folder: Path, train: int = 80) -> Path:
+    """A face bank folder (no targets.npy, so the converter must recognise it as one): held-out celeba_wild
+    and Pins identities, plus unlabelled and labelled training faces; smooth canvases so int8 calibration
+    sees image-like ranges."""
+    import cv2
+
+    from pruning.facebank import PINS_BASE
+
+    rng = np.random.default_rng(3)
+    identity = [k for k in range(6) for _ in range(4)] + [PINS_BASE + k for k in range(4) for _ in range(5)]
+    split = [1] * len(identity) + [0] * train
+    identity += [-1] * (train // 2) + [100 + k // 4 for k in range(train - train // 2)]
+    bases = {i: rng.integers(40, 220, (8, 8, 3)).astype(np.float32) for i in set(identity)}
+    faces = np.zeros((len(identity), 128, 128, 3), np.uint8)
+    for k, i in enumerate(identity):
+        base = bases[i] if i >= 0 else rng.integers(40, 220, (8, 8, 3)).astype(np.float32)
+        img = cv2.resize(base, (128, 128), interpolation=cv2.INTER_CUBIC) + rng.normal(0, 12, (128, 128, 3))
+        faces[k] = np.clip(img, 0, 255).astype(np.uint8)
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / "faces.npy", faces)
+    np.save(folder / "identity.npy", np.array(identity, np.int64))
+    np.save(folder / "split.npy", np.array(split, np.int8))
+    (folder / "manifest.json").write_text(json.dumps({"synthetic": True}))
+    return folder
+
+
+MFN_PROVENANCE = {
+    "start_weights": "mobilefacenet",
+    "teacher": "mobilefacenet",
+    "training_data": ["utkface", "celeba_wild", "pins"],
+    "modifications": "test: random weights",
+}
+
+
+@pytest.fixture(scope="module")
+def converted_mfn(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    from pruning import architectures
+    from pruning.mobilefacenet import MobileFaceNet, MobileFaceNetSpec
+
+    tmp = tmp_path_factory.mktemp("convert_mfn")
+    bank = tiny_face_bank(tmp / "bank")
+    torch.manual_seed(0)
+    model = MobileFaceNet(MobileFaceNetSpec(hidden=(8,) * 15, head=16, embedding=8), normalize=False)
+    faces = np.load(bank / "faces.npy")
+    model.train()
+    with torch.no_grad():
+        for _ in range(5):
+            model(torch.from_numpy(to_input(np.stack([centre_crop(f) for f in faces[-64:]]))))
+    architectures.save(model.eval(), tmp / "mfn", provenance=MFN_PROVENANCE, seed=0)
+    args = ["--model", str(tmp / "mfn"), "--faces", str(bank), "--out", str(tmp / "out"), "--name", "mfn"]
+    args += ["--calibration-faces", "48", "--compare-latency", str(tmp / "cmp.onnx"), "--quiet"]
+    export_onnx(model, torch.zeros(1, 3, 112, 112), tmp / "cmp.onnx")  # stands in for the shipped model
+    code = main(args)
+    return tmp, {"code": code, **json.loads((tmp / "out" / "conversion.json").read_text())}
+
+
+def test_mfn_converts_end_to_end_from_a_face_bank(converted_mfn: tuple[Path, dict]) -> None:
+    _, report = converted_mfn
+    assert report["spec"].startswith("mobilefacenet:8,")
+    kinds = {(a["format"], a["precision"]) for a in report["artifacts"]}
+    assert kinds == {("onnx", "fp32"), ("onnx", "int8"), ("tflite", "fp32"), ("tflite", "int8")}
+    for a in report["artifacts"]:
+        assert a["parity_faces"] == 24 + 20  # every held-out face of both sets
+        assert a["cosine_mean"] >= (0.9999 if a["precision"] == "fp32" else 0.9), a
+    assert "ReLU6 pairs are left alone" in report["export_note"]
+    assert "face bank" in report["quantization_faces"] and "48 training-split" in report["quantization_faces"]
+
+
+def test_mfn_thresholds_count_pairs_per_set(converted_mfn: tuple[Path, dict]) -> None:
+    tmp, report = converted_mfn
+    pairs = report["heldout_pairs"]
+    assert pairs["celeba_wild"] == {"faces": 24, "identities": 6, "genuine": 6 * 6, "impostor": 276 - 36}
+    assert pairs["pins"] == {"faces": 20, "identities": 4, "genuine": 4 * 10, "impostor": 190 - 40}
+    assert pairs["across sets"]["impostor"] == 24 * 20
+    cal = json.loads((tmp / "out" / "mfn-int8.onnx.json").read_text())["calibration"]
+    assert (cal["genuine_pairs"], cal["impostor_pairs"]) == (76, 240 + 150 + 480)
+    assert "6 celeba_wild" in cal["source"] and "4 pins" in cal["source"]
+    assert set(report["artifacts"][0]["heldout_verification_by_set"]) == {"celeba_wild", "pins"}
+
+
+def test_mfn_card_carries_start_weights_licence_and_notice(converted_mfn: tuple[Path, dict]) -> None:
+    tmp, report = converted_mfn
+    card = load_card(tmp / "out" / "mfn-int8.tflite")
+    assert card.licence.startswith("research use only") and "Apache-2.0" in card.licence
+    start = card.training["start_weights"]
+    assert start["licence"] == "Apache-2.0" and "a6cc9032a659b615f477833e1a70b5e7931bcccc" in start["source"]
+    assert card.training["teacher"]["name"].startswith("MobileFaceNet")
+    assert [d["name"] for d in card.training["data_terms"]] == ["utkface", "celeba_wild", "pins"]
+    assert "research use only" in card.training["data_terms"][2]["terms"]
+    notice = (tmp / "out" / card.training["notice_file"]).read_text()
+    assert "Apache-2.0" in notice and "test: random weights" in notice
+    assert card.embedding_size == 8 and card.training["spec"] == report["spec"]
+
+
+def test_mfn_latency_beside_the_compared_model(converted_mfn: tuple[Path, dict]) -> None:
+    _, report = converted_mfn
+    (row,) = report["latency_compare"]
+    assert row["file"].endswith("cmp.onnx") and row["p50_ms"] > 0 and row["threads"] == 1
+    assert all(a["latency_ms_p50"] > 0 for a in report["artifacts"])
+    assert "cmp.onnx` (comparison, same run)" in markdown(report)
+
+
+def test_mfn_runtime_loads_the_int8_artifacts(converted_mfn: tuple[Path, dict]) -> None:
+    tmp, _ = converted_mfn
+    from pruning import architectures
+
+    faces = np.stack([centre_crop(f) for f in np.load(tmp / "bank" / "faces.npy")[:6]])
+    reference = architectures.load(tmp / "mfn")(torch.from_numpy(to_input(faces))).detach().numpy()
+    for file in ("mfn-fp32.onnx", "mfn-int8.onnx", "mfn-int8.tflite"):
+        emb = FaceEmbeddingModel(tmp / "out" / file).get_feat(faces)
+        assert emb.shape == (6, 8)
+        assert np.min(np.sum(emb * reference, axis=1)) > (0.9999 if "fp32" in file else 0.9)
+
+
+def test_provenance_sources() -> None:
+    from converters.provenance import LEGACY_DATA, ProvenanceFlags, resolve
+
+    legacy = resolve({}, TINY)
+    assert legacy.data_line() == LEGACY_DATA and legacy.start_weights is None and legacy.notice("x") is None
+    with pytest.raises(SystemExit, match="no provenance"):
+        resolve({}, "mobilefacenet:8|16|8")
+    written = resolve({"provenance": MFN_PROVENANCE}, "mobilefacenet:8|16|8")
+    assert written.start_weights is not None and written.start_weights.licence == "Apache-2.0"
+    flags = ProvenanceFlags(training_data=("utkface", "mine"), data_terms={"mine": "owned by us"})
+    mixed = resolve({"provenance": MFN_PROVENANCE}, "mobilefacenet:8|16|8", flags)
+    assert [d.terms for d in mixed.training_data][1] == "owned by us"
+    assert mixed.source == "CLI flags over weights JSON"
+    with pytest.raises(SystemExit, match="no known terms"):
+        resolve({}, TINY, ProvenanceFlags(training_data=("unknown_set",)))
+
+
+def test_legacy_folder_is_not_a_face_bank(converted: tuple[Path, dict]) -> None:
+    from converters.faces import is_face_bank
+
+    tmp, report = converted
+    assert not is_face_bank(tmp / "faces")
+    assert "prepared faces" in report["quantization_faces"]
+    assert "Before export, `converters/equalize.py`" in report["export_note"]
+    assert report["heldout_pairs"] == {"celeba_wild": {"faces": 100, "identities": 20, "genuine": 200,
+                                                       "impostor": 4750}}  # fmt: skip
+
+
+def test_mobilefacenet_equalization_keeps_the_function() -> None:
+    from converters.equalize import equalize_mobilefacenet
+    from pruning.mobilefacenet import MobileFaceNet, MobileFaceNetSpec
+
+    torch.manual_seed(1)
+    model = MobileFaceNet(MobileFaceNetSpec(hidden=(8,) * 15, head=16, embedding=8), normalize=False)
+    x = torch.randn(6, 3, 112, 112)
+    model.train()
+    with torch.no_grad():
+        model(x)  # BatchNorm statistics of a batch, so channels differ
+        for bn in (model.dw_conv.bn1, model.dw_conv.bn2, model.gdconv.bn):
+            bn.weight.mul_(torch.rand(bn.num_features) * 8 + 0.1)  # unbalanced channel ranges
+    model.eval()
+    before = model(x).detach()
+    gamma = model.dw_conv.bn1.weight.detach().clone()
+    equalize_mobilefacenet(model, x.numpy())
+    assert not torch.allclose(gamma, model.dw_conv.bn1.weight)
+    torch.testing.assert_close(model(x).detach(), before, rtol=1e-4, atol=1e-4)
