@@ -8,7 +8,12 @@ geometry it was trained on.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from squeezerface.face import Face
 
 ALIGNED_SIZE = 112
 
@@ -77,3 +82,15 @@ def align_face(
     return cv2.warpAffine(
         image, matrix, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
+
+
+def template_face(box: tuple[float, float, float, float]) -> Face:
+    """A face assumed to fill `box`, with the alignment template's 5 points scaled into it (no detection):
+    the no-face fallback of evaluation (`Fallback`), so its crop is the one a centred face would give."""
+    from squeezerface.face import Face
+
+    x1, y1, x2, y2 = box
+    side = min(x2 - x1, y2 - y1)
+    x0, y0 = (x1 + x2 - side) / 2, (y1 + y2 - side) / 2
+    landmarks = ARCFACE_TEMPLATE_112 / 112.0 * side + np.array([x0, y0], np.float32)
+    return Face(box=box, landmarks=landmarks, score=1.0, detected=False)

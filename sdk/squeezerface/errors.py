@@ -12,7 +12,21 @@ if TYPE_CHECKING:
 
 
 class SqueezerfaceError(Exception):
-    """Base class of every error raised by squeezerface on bad input or bad state."""
+    """Base class of every error raised by squeezerface on bad input or bad state.
+
+    `cli_hint`, where set, is the advice in the command line's terms (an option such as `--policy`) that
+    replaces the Python advice of `api_hint` in `cli_message`, so the CLI never tells a user to pass a
+    keyword argument they cannot pass."""
+
+    api_hint: str = ""
+    cli_hint: str = ""
+
+    def cli_message(self) -> str:
+        """The message as the command line shows it: Python advice swapped for the option that does it."""
+        text = str(self)
+        if self.api_hint and self.cli_hint and self.api_hint in text:
+            return text.replace(self.api_hint, self.cli_hint)
+        return text
 
 
 class ImageDecodeError(SqueezerfaceError):
@@ -22,6 +36,13 @@ class ImageDecodeError(SqueezerfaceError):
         self.source = str(source)
         self.reason = reason
         super().__init__(f"cannot decode image {self.source}: {reason}")
+
+
+class ImageTooLargeError(ImageDecodeError):
+    """An image over the pixel cap (`max_pixels`; the CLI's `--max-pixels`), refused before decoding."""
+
+    api_hint = "raise max_pixels to accept it"
+    cli_hint = "raise --max-pixels to accept it"
 
 
 class DatasetError(SqueezerfaceError):
@@ -75,6 +96,18 @@ class ModelFileError(SqueezerfaceError):
     """A model file or its card is missing, unreadable, of an unknown type, or fails its SHA-256 check."""
 
 
+class UnknownEmbedderError(SqueezerfaceError, ValueError):
+    """An embedder name that is neither built in nor a `package.module:factory` path (also a ValueError).
+    `known` lists the built-in names."""
+
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        self.name = name
+        self.known = tuple(known)
+        super().__init__(
+            f"unknown embedder {name!r}: use one of {', '.join(self.known)} or 'package.module:factory'"
+        )
+
+
 class CalibrationError(SqueezerfaceError):
     """Too few pairs (or only one kind) to calibrate thresholds."""
 
@@ -82,12 +115,13 @@ class CalibrationError(SqueezerfaceError):
 class MultipleFacesError(SqueezerfaceError):
     """Several faces where the policy requires exactly one."""
 
+    api_hint = "use policy='largest' or policy='central' to pick one, or crop the photo"
+    cli_hint = "use --policy largest or --policy central to pick one, or crop the photo"
+
     def __init__(self, source: str, count: int) -> None:
         self.source = source
         self.count = count
-        super().__init__(
-            f"{count} faces found in {source}: use policy 'largest' or 'central' to pick one or crop"
-        )
+        super().__init__(f"{count} faces found in {source}: {self.api_hint}")
 
 
 class LowQualityError(SqueezerfaceError):
@@ -96,14 +130,15 @@ class LowQualityError(SqueezerfaceError):
     reasons: every check it failed, as sentences; quality: the `squeezerface.quality.FaceQuality` with the
     measurements. The limits are `squeezerface.quality.QualityThresholds`, configurable per verifier."""
 
+    api_hint = "thresholds: FaceVerifier(quality=QualityThresholds(...)); quality=None turns the gate off"
+    cli_hint = "--no-quality-gate embeds it anyway"
+
     def __init__(self, source: str, quality: FaceQuality) -> None:
         self.source = source
         self.quality = quality
         self.reasons: tuple[str, ...] = tuple(quality.reasons)
-        super().__init__(
-            f"face in {source} fails the quality gate: {'; '.join(self.reasons)} "
-            "(thresholds: FaceVerifier(quality=QualityThresholds(...)); quality=None turns the gate off)"
-        )
+        reasons = "; ".join(self.reasons)
+        super().__init__(f"face in {source} fails the quality gate: {reasons} ({self.api_hint})")
 
 
 class FaceInputError(SqueezerfaceError, ValueError):
@@ -177,3 +212,28 @@ class CryptoUnavailableError(EmbedderUnavailableError):
     """A gallery key is configured but the `cryptography` package is not installed (pip install
     'squeezerface[crypto]'). A subclass of `EmbedderUnavailableError` so that every handler of a missing
     optional dependency (the CLI's exit status 3) covers it too."""
+
+
+class OptionError(SqueezerfaceError, ValueError):
+    """An option a component does not take, or a value it does not accept (also a ValueError): an
+    embedder's keyword (`-O KEY=VALUE` on the command line), a locator, a threshold outside [-1, 1].
+    `option` names it as the caller wrote it."""
+
+    def __init__(self, option: str, message: str) -> None:
+        self.option = option
+        super().__init__(message)
+
+
+class GalleryReadOnlyError(GalleryError):
+    """A write to a gallery that this process may only read (a read-only file, folder or mount, or a
+    gallery opened with `readonly=True`). Nothing was written."""
+
+
+class DuplicateTemplateError(GalleryError):
+    """A photo (the same aligned face) already enrolled, under this name or another; `existing` names the
+    identities that hold it. Raised only when the caller asks for it (`on_duplicate="error"`)."""
+
+    def __init__(self, path: str | Path, existing: Sequence[str]) -> None:
+        self.path = str(path)
+        self.existing = tuple(existing)
+        super().__init__(f"this face is already enrolled in {self.path} as {', '.join(self.existing)}")

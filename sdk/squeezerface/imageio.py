@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal, Union
 
 import numpy as np
 
-from squeezerface.errors import ImageDecodeError
+from squeezerface.errors import ImageDecodeError, ImageTooLargeError
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -259,10 +259,10 @@ def _walk_jpeg(data: bytes) -> tuple[tuple[int, int] | None, int | None]:
 
 def _check_pixels(width: int, height: int, max_pixels: int, name: str) -> None:
     if width * height > max_pixels:
-        raise ImageDecodeError(
+        raise ImageTooLargeError(
             name,
             f"image is {width} x {height} = {width * height:,} pixels, over the cap of {max_pixels:,} "
-            "(raise max_pixels to accept it)",
+            f"({ImageTooLargeError.api_hint})",
         )
 
 

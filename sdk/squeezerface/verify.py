@@ -9,17 +9,23 @@ turned too far to give a meaningful embedding.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from squeezerface.align import template_face
 from squeezerface.detect import FaceDetector
 from squeezerface.embed import FaceEmbeddingModel
-from squeezerface.embedders.base import select_face
-from squeezerface.errors import LowQualityError, ModelFileError, MultipleFacesError, NoFaceError
+from squeezerface.embedders.base import SUBJECT_SCORE_MARGIN, Fallback, choose_face
+from squeezerface.errors import (
+    LowQualityError,
+    ModelFileError,
+    OptionError,
+)
 from squeezerface.face import Face
 from squeezerface.imageio import DEFAULT_MAX_PIXELS, ChannelOrder, ImageSource, load_image
 from squeezerface.modelcard import point_name
@@ -45,44 +51,126 @@ DEFAULT_QUALITY = QualityThresholds()
 """The quality gate `FaceVerifier` applies unless told otherwise (see `QualityThresholds`)."""
 
 
+class _Unset:
+    """Marks a per-call override left out (None is a meaningful value: no gate, no fallback)."""
+
+
+UNSET = _Unset()
+
+
 @dataclass(frozen=True)
 class Match:
-    """A comparison of two faces: cosine score, the threshold it was held against, and the decision."""
+    """A comparison of two faces: cosine score, the threshold it was held against, and the decision.
+
+    `accepted` is the decision (score > threshold: the same person), named as in the gallery's `Candidate`
+    and `Verification`; `same` is its old name, kept for one release."""
 
     score: float
     threshold: float
-    same: bool
+    accepted: bool
     operating_point: str  # "far_1e-03", "eer" or "explicit"
     model: str
+
+    @property
+    def same(self) -> bool:
+        """Deprecated name of `accepted`."""
+        warnings.warn("Match.same is deprecated: use Match.accepted", DeprecationWarning, stacklevel=2)
+        return self.accepted
+
+    def to_dict(self) -> dict:
+        """JSON-able fields; "same" repeats "accepted" for scripts written before 0.2 (deprecated)."""
+        return {**asdict(self), "same": self.accepted}
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A cosine decision threshold and where it comes from: accept a pair when its score is above `value`.
+
+    operating_point: the card's name for it ("far_1e-03", "eer") or "explicit" for one the caller gave.
+    nominal_far: the false-accept rate the card's calibration aimed at (None for the EER point or an explicit
+        threshold); what it measured on its calibration pairs is `measured_far` over `impostor_pairs`.
+    Unpacking it as `(value, operating_point)`, as `threshold()` returned before 0.2, still works for one
+    release with a DeprecationWarning."""
+
+    value: float
+    operating_point: str
+    nominal_far: float | None = None
+    measured_far: float | None = None
+    impostor_pairs: int = 0
+    genuine_pairs: int = 0
+
+    def __iter__(self) -> Iterator[float | str]:
+        warnings.warn(
+            "unpacking FaceVerifier.threshold() as a tuple is deprecated: use .value and .operating_point",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return iter((self.value, self.operating_point))
+
+    def __getitem__(self, i: int) -> float | str:
+        warnings.warn(
+            "indexing FaceVerifier.threshold() is deprecated: use .value and .operating_point",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return (self.value, self.operating_point)[i]
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-SUBJECT_SCORE_MARGIN = 0.25
-"""Detections scoring more than this below a photo's best one are not candidates for its subject."""
+@dataclass(frozen=True)
+class FaceResult:
+    """What the face path made of one photo: the embedding of the face it used, and how it got there.
+
+    faces: every detection, best first, each with its quality measured (what `detect` returns);
+    face: the face used (one of `faces`, or a fallback face with `detected=False`), quality filled in;
+    candidates: detections within `SUBJECT_SCORE_MARGIN` of the best, among which the policy chose;
+    flipped: the embedding of the mirrored photo's face, when asked for (distillation targets)."""
+
+    embedding: np.ndarray
+    face: Face
+    faces: tuple[Face, ...]
+    candidates: int
+    flipped: np.ndarray | None = None
+
+    @property
+    def used_fallback(self) -> bool:
+        """True when no face was detected and the fallback box was embedded instead."""
+        return not self.face.detected
+
+    def to_dict(self) -> dict:
+        """JSON-able summary (no embedding): faces found, the one used, its box, score and quality."""
+        return {
+            "faces_found": len(self.faces),
+            "used": None if self.face.detected is False else _index_of(self.faces, self.face),
+            "fallback": self.used_fallback,
+            "face": face_dict(self.face),
+        }
 
 
-def choose_face(faces: list[Face], height: int, width: int, policy: FacePolicy, source: str) -> Face:
-    """The subject of a photo: the largest face, the most central, or an error when there are several.
+def face_dict(face: Face) -> dict:
+    """A face as JSON: box, detector score, whether it was detected, quality measurements and verdict."""
+    return {
+        "box": [round(float(v), 2) for v in face.box],
+        "score": round(float(face.score), 4),
+        "detected": bool(face.detected),
+        "quality": face.quality.to_dict() if face.quality is not None else None,
+    }
 
-    Only faces scoring within `SUBJECT_SCORE_MARGIN` of the best detection are candidates: a clear face
-    at 0.97 beside a doubtful detection at 0.6 is one face, and "largest" must not pick the doubtful one
-    because its box happens to be bigger. Two real faces both score high and both stay candidates."""
-    if not faces:
-        raise NoFaceError(f"no face found in {source}")
-    best = max(f.score for f in faces)
-    candidates = [f for f in faces if f.score >= best - SUBJECT_SCORE_MARGIN]
-    if len(candidates) > 1 and policy == "error":
-        raise MultipleFacesError(source, len(candidates))
-    return select_face(candidates, height, width, "central" if policy == "central" else "largest")
+
+def _index_of(faces: Sequence[Face], face: Face) -> int | None:
+    for i, f in enumerate(faces):
+        if f.box == face.box:
+            return i
+    return None
 
 
 class FaceVerifier:
     """Shipped detector + embedder (or model files of your own), loaded once; `verify(a, b) -> Match`.
 
     embedder, detector: shipped model names or model files; None (default) takes the shipped int8 models
-        of the backend.
+        of the backend. `detector` may also be an object with `detect(rgb) -> list[Face]` (eval's locators).
     threads: intra-op threads of each model's engine.
     policy: which face of a photo with several is its subject: "largest", "central", or "error"
         (MultipleFacesError).
@@ -90,7 +178,11 @@ class FaceVerifier:
         or "litert" (see `BackendName`).
     quality: the quality gate's thresholds (default `DEFAULT_QUALITY`); None turns the gate off. With a
         gate, `embed` and `verify` raise LowQualityError for a subject face that fails it.
-    max_pixels: images larger than this (width x height) are refused by `load_image`.
+    max_pixels: images larger than this (width x height) are refused by `load_image` (ImageTooLargeError;
+        JPEGs are decoded smaller instead).
+    fallback: what a photo without a detected face gives: None (default, the app's behaviour) raises
+        NoFaceError; a `Fallback` embeds the centred box it names instead (evaluation on cropped benchmark
+        photos), marked `detected=False` and counted by `squeezerface eval`.
 
     Every method that takes an image takes what `load_image` does (a path, encoded bytes, a numpy array,
     a PIL image), with `channel_order` ("RGB" or "BGR") saying how a numpy array's channels are ordered.
@@ -99,30 +191,37 @@ class FaceVerifier:
     def __init__(
         self,
         embedder: str | Path | None = None,
-        detector: str | Path | None = None,
+        detector: str | Path | object | None = None,
         threads: int = 1,
         policy: FacePolicy = "largest",
         *,
         backend: BackendName | str = "auto",
         quality: QualityThresholds | None = DEFAULT_QUALITY,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        fallback: Fallback | None = None,
     ) -> None:
         if policy not in FACE_POLICIES:
             raise ValueError(f"policy must be one of {FACE_POLICIES}, got {policy!r}")
         if quality is not None and not isinstance(quality, QualityThresholds):
             raise TypeError(f"quality must be QualityThresholds or None, got {type(quality).__name__}")
+        if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
+            raise OptionError("max_pixels", f"max_pixels must be a positive integer, got {max_pixels!r}")
         engine = _BACKEND_ALIASES.get(str(backend))
         if engine is None:
             raise ValueError(f"backend must be one of {sorted(_BACKEND_ALIASES)}, got {backend!r}")
         shipped = SHIPPED_FOR_BACKEND[engine if engine != "auto" else "onnxruntime"]
         embedder = _model_for(embedder, shipped[0], engine, "embedder")
-        detector = _model_for(detector, shipped[1], engine, "detector")
         self.embedder = FaceEmbeddingModel(embedder).prepare(threads)
-        self.detector = FaceDetector(detector).prepare(threads)
+        if hasattr(detector, "detect"):  # a detector object of the caller's (eval's `locator=dlib`)
+            self.detector: FaceDetector = detector  # type: ignore[assignment]
+        else:
+            path = _model_for(detector, shipped[1], engine, "detector")  # type: ignore[arg-type]
+            self.detector = FaceDetector(path).prepare(threads)
         self.policy: FacePolicy = policy
         self.quality = quality
         self.threads = threads
         self.max_pixels = max_pixels
+        self.fallback = fallback
 
     @property
     def engines(self) -> tuple[str, str]:
@@ -148,8 +247,48 @@ class FaceVerifier:
         self, image: ImageSource, source: str | None = None, channel_order: ChannelOrder = "RGB"
     ) -> Face:
         """The face the policy picks in an image, with its quality; raises as `embed` does."""
-        face, _ = self._subject(self.load(image, channel_order), source or _name(image))
-        return face
+        return self.analyze(image, source, channel_order=channel_order).face
+
+    def analyze(
+        self,
+        image: ImageSource,
+        source: str | None = None,
+        *,
+        channel_order: ChannelOrder = "RGB",
+        policy: FacePolicy | None = None,
+        fallback: Fallback | _Unset | None = UNSET,
+        quality: QualityThresholds | _Unset | None = UNSET,
+        with_flip: bool = False,
+    ) -> FaceResult:
+        """The one face path: detect, choose the subject, fall back, gate, align, embed.
+
+        verify, identify, enroll, eval and calibrate all call this, so a threshold calibrated here holds in
+        the app. `policy`, `fallback` and `quality` override this verifier's settings for one call (eval
+        turns the fallback on for photos where no face is found). Raises NoFaceError (no face and no
+        fallback), MultipleFacesError (policy "error"), LowQualityError (a detected face failing the gate;
+        a fallback face is never gated: it is counted instead)."""
+        rgb = self.load(image, channel_order)
+        name = source or _name(image)
+        policy = policy or self.policy
+        fallback = self.fallback if isinstance(fallback, _Unset) else fallback
+        gate = self.quality if isinstance(quality, _Unset) else quality
+        faces = [self._assessed(rgb, f, gate) for f in self.detector.detect(rgb)]
+        height, width = rgb.shape[:2]
+        if faces or fallback is None or not fallback.enabled:
+            face, candidates = choose_face(faces, height, width, policy, name), _candidates(faces)
+        else:
+            face, candidates = template_face(fallback.box(height, width)), 0
+        aligned = self.embedder.align(rgb, face)
+        face = self._assessed(rgb, face, gate, aligned)
+        assert face.quality is not None
+        if gate is not None and face.detected and not face.quality.ok:
+            raise LowQualityError(name, face.quality)
+        flipped = None
+        if with_flip:
+            mirror = self.embedder.align(np.ascontiguousarray(rgb[:, ::-1]), face.mirrored(width))
+            flipped = self.embedder.get_feat(mirror[None])[0]
+        embedding = self.embedder.get_feat(aligned[None])[0]
+        return FaceResult(embedding, face, tuple(faces), candidates, flipped)
 
     def embed(
         self,
@@ -159,10 +298,10 @@ class FaceVerifier:
         faces: Sequence[Face] | None = None,
         channel_order: ChannelOrder = "RGB",
     ) -> np.ndarray:
-        """Unit embeddings, batched.
+        """Unit embeddings, always (N, D) (`embed_one` gives the (D,) vector of a photo's subject).
 
-        - an image: the (D,) embedding of the one face the policy picks (NoFaceError, MultipleFacesError,
-          LowQualityError when it fails the gate); `source` names the image in error messages;
+        - an image: (1, D), the face the policy picks (NoFaceError, MultipleFacesError, LowQualityError
+          when it fails the gate); `source` names the image in error messages;
         - an image with `faces`: (len(faces), D), one row per given face (e.g. from `detect`), no gate;
         - an (N, 112, 112, 3) uint8 RGB array of aligned faces: (N, D). A wrong shape raises
           FaceInputError, a wrong dtype FaceDtypeError. (A 3-D array is always an image: pass one aligned
@@ -172,43 +311,57 @@ class FaceVerifier:
             if faces is not None:
                 raise ValueError("faces= goes with an image, not with an array of aligned faces")
             return self.embedder.get_feat(image)
+        if faces is None:
+            return self.embed_one(image, source, channel_order=channel_order)[None]
         rgb = self.load(image, channel_order)
-        if faces is not None:
-            size = self.embedder.card.input.size
-            crops = [self.embedder.align(rgb, face) for face in faces]
-            batch = np.stack(crops) if crops else np.zeros((0, *size, 3), np.uint8)
-            return self.embedder.get_feat(batch)
-        _, aligned = self._subject(rgb, source or _name(image))
-        return self.embedder.get_feat(aligned[None])[0]
+        size = self.embedder.card.input.size
+        crops = [self.embedder.align(rgb, face) for face in faces]
+        batch = np.stack(crops) if crops else np.zeros((0, *size, 3), np.uint8)
+        return self.embedder.get_feat(batch)
 
-    def _assessed(self, rgb: np.ndarray, face: Face, aligned: np.ndarray | None = None) -> Face:
+    def embed_one(
+        self, image: ImageSource, source: str | None = None, *, channel_order: ChannelOrder = "RGB"
+    ) -> np.ndarray:
+        """The (D,) unit embedding of the face the policy picks in one photo (raises as `analyze`)."""
+        return self.analyze(image, source, channel_order=channel_order).embedding
+
+    def _assessed(
+        self,
+        rgb: np.ndarray,
+        face: Face,
+        gate: QualityThresholds | _Unset | None = UNSET,
+        aligned: np.ndarray | None = None,
+    ) -> Face:
+        limits = self.quality if isinstance(gate, _Unset) else gate
         crop = self.embedder.align(rgb, face) if aligned is None else aligned
-        quality = assess(face.landmarks, face.box, crop, self.quality or DEFAULT_QUALITY)
+        quality = assess(face.landmarks, face.box, crop, limits or DEFAULT_QUALITY)
         return replace(face, quality=quality)
 
-    def _subject(self, rgb: np.ndarray, source: str) -> tuple[Face, np.ndarray]:
-        """The chosen face (quality filled in) and its aligned crop; the gate applied."""
-        face = choose_face(self.detector.detect(rgb), rgb.shape[0], rgb.shape[1], self.policy, source)
-        aligned = self.embedder.align(rgb, face)
-        face = self._assessed(rgb, face, aligned)
-        assert face.quality is not None
-        if self.quality is not None and not face.quality.ok:
-            raise LowQualityError(source, face.quality)
-        return face, aligned
+    def threshold(self, far: float | str = 1e-3) -> Threshold:
+        """The embedder card's threshold at an operating point: a FAR (1e-2, 1e-3, "far_1e-4") or "eer".
 
-    def threshold(self, far: float | str = 1e-3) -> tuple[float, str]:
+        Raises OperatingPointError for a point the card lacks and ModelFileError for a card without
+        calibration. The record also says what false-accept rate the calibration measured, on how many
+        impostor pairs."""
         name = point_name(far)
-        return self.embedder.card.threshold(name), name
+        card = self.embedder.card
+        value = card.threshold(name)
+        assert card.calibration is not None
+        point = card.calibration.point(name)
+        return Threshold(value, name, point.target_far, point.far, point.impostor_pairs, point.genuine_pairs)
 
     def compare(
         self, a: np.ndarray, b: np.ndarray, far: float | str = 1e-3, threshold: float | None = None
     ) -> Match:
-        score = float(np.dot(a, b))
+        """Decide on two unit embeddings (D,): cosine score against the card's threshold at `far`, or an
+        explicit cosine `threshold` in [-1, 1] (OptionError outside it)."""
+        score = float(np.dot(np.ravel(a), np.ravel(b)))
         if threshold is None:
-            threshold, point = self.threshold(far)
+            t = self.threshold(far)
+            value, point = t.value, t.operating_point
         else:
-            point = "explicit"
-        return Match(score, float(threshold), score > threshold, point, self.embedder.card.file)
+            value, point = check_threshold(threshold), "explicit"
+        return Match(score, float(value), score > value, point, self.embedder.card.file)
 
     def verify(
         self,
@@ -225,9 +378,27 @@ class FaceVerifier:
         ImageDecodeError for either image, all SqueezerfaceError."""
         if threshold is None:
             self.threshold(far)  # an operating point the card lacks fails before any image work
-        a = self.embed(image_a, _name(image_a), channel_order=channel_order)
-        b = self.embed(image_b, _name(image_b), channel_order=channel_order)
+        else:
+            check_threshold(threshold)
+        a = self.embed_one(image_a, _name(image_a), channel_order=channel_order)
+        b = self.embed_one(image_b, _name(image_b), channel_order=channel_order)
         return self.compare(a, b, far, threshold)
+
+
+def check_threshold(threshold: float) -> float:
+    """A cosine threshold as float, refused (OptionError) unless finite and in [-1, 1]."""
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        raise OptionError("threshold", f"threshold must be a number, got {threshold!r}") from None
+    if not -1.0 <= value <= 1.0:
+        raise OptionError("threshold", f"threshold {threshold!r} is not a cosine: it must lie in [-1, 1]")
+    return value
+
+
+def _candidates(faces: Sequence[Face]) -> int:
+    best = max((f.score for f in faces), default=0.0)
+    return sum(1 for f in faces if f.score >= best - SUBJECT_SCORE_MARGIN)
 
 
 def _name(source: ImageSource) -> str:

@@ -2,24 +2,63 @@
 
 Exit status: 0 success; 1 a negative answer (verify: different people; identify: nobody recognised);
 2 bad input or usage (a typed squeezerface error, message on stderr); 3 an optional dependency is missing
-(the message names the extra to install).
+(the message names the extra to install). With `--json`, an error is also one JSON object on stdout,
+`{"error": {"type", "message", "path"}}`, with the same exit status, so a script reads one stream. Messages
+name the command line's options (`--policy`, `--no-quality-gate`, `--max-pixels`), never Python keywords.
+Output cut short by the reader (`squeezerface models --json | head`) ends quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from squeezerface.cli import bench, evaluate, faces
 from squeezerface.cli.common import EXIT_BAD_INPUT, EXIT_DIFFERENT, EXIT_MISSING_DEPENDENCY, EXIT_OK
-from squeezerface.errors import EmbedderUnavailableError, SqueezerfaceError
+from squeezerface.errors import MissingExtraError, SqueezerfaceError
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_DIFFERENT", "EXIT_MISSING_DEPENDENCY", "EXIT_OK", "build_parser", "main"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as JSON on stdout too when the command line asks for --json."""
+
+    json_errors = False
+
+    def error(self, message: str) -> NoReturn:
+        if _Parser.json_errors:
+            _print_json_error("UsageError", f"{self.prog}: {message}", None)
+        super().error(message)
+
+
+def _print_json_error(kind: str, message: str, path: str | None) -> None:
+    print(json.dumps({"error": {"type": kind, "message": message, "path": path}}), flush=True)
+
+
+def _error_path(exc: BaseException, args: argparse.Namespace | None) -> str | None:
+    """The file an error is about: the error's own path/source, else the command's gallery."""
+    for attr in ("path", "source", "root", "filename"):
+        value = getattr(exc, attr, None)
+        if isinstance(value, str | os.PathLike):
+            return str(value)
+    from squeezerface.errors import GalleryError
+
+    db = getattr(args, "db", None)
+    return str(db) if isinstance(exc, GalleryError) and db is not None else None
+
+
+def _report(exc: BaseException, message: str, args: argparse.Namespace | None, as_json: bool) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    if as_json:
+        _print_json_error(type(exc).__name__, message, _error_path(exc, args))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="squeezerface",
         description="On-device face verification SDK: verify faces, enrol and identify people in a "
         "gallery, evaluate embedders on face pairs and calibrate thresholds, offline.",
@@ -44,17 +83,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _Parser.json_errors = "--json" in argv
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = argv
+    as_json = bool(getattr(args, "json", False))
     try:
         return int(args.func(args))
-    except EmbedderUnavailableError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    except MissingExtraError as exc:
+        _report(exc, exc.cli_message(), args, as_json)
         return EXIT_MISSING_DEPENDENCY
     except SqueezerfaceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _report(exc, exc.cli_message(), args, as_json)
         return EXIT_BAD_INPUT
+    except OSError as exc:  # an output folder or file the user may not write
+        where = f"{exc.filename}: " if exc.filename else ""
+        _report(exc, f"{where}{exc.strerror or exc}", args, as_json)
+        return EXIT_BAD_INPUT
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader closed the pipe (`| head`): stop without a traceback, and keep Python's final flush
+    of stdout from raising again at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (captured in tests)
+        pass
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -30,6 +30,39 @@ def parse_option(text: str) -> tuple[str, object]:
     return key, value
 
 
+def cosine_threshold(text: str) -> float:
+    """--threshold: a number in [-1, 1] (scores are cosines of unit vectors)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not -1.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a cosine threshold: it must lie in [-1, 1]")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A whole number >= 1 (--top-k, --max-pixels, --workers)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def unit_fraction(text: str) -> float:
+    """--fallback-box: 0 (off) or a fraction in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1] (0 turns the fallback off), got {value}")
+    return value
+
+
 def add_quality_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-quality-gate",
@@ -54,6 +87,18 @@ def add_face_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="embedder: shipped name or model file (default: int8 ONNX)")
     p.add_argument("--detector", default=None, help="detector: shipped name or model file")
     add_quality_option(p)
+    add_max_pixels_option(p)
+
+
+def add_max_pixels_option(p: argparse.ArgumentParser) -> None:
+    from squeezerface.imageio import DEFAULT_MAX_PIXELS
+
+    p.add_argument(
+        "--max-pixels",
+        type=positive_int,
+        default=DEFAULT_MAX_PIXELS,
+        help="refuse images larger than this many pixels (width x height; JPEGs are decoded smaller instead)",
+    )
 
 
 def face_verifier(args: argparse.Namespace) -> FaceVerifier:
@@ -65,4 +110,5 @@ def face_verifier(args: argparse.Namespace) -> FaceVerifier:
         args.detector or DEFAULT_DETECTOR,
         policy=args.policy,
         quality=quality_thresholds(args),
+        max_pixels=args.max_pixels,
     )

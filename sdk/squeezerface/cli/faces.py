@@ -11,7 +11,9 @@ from squeezerface.cli.common import (
     EXIT_DIFFERENT,
     EXIT_OK,
     add_face_options,
+    cosine_threshold,
     face_verifier,
+    positive_int,
 )
 
 
@@ -31,7 +33,10 @@ def add_verify(sub: argparse._SubParsersAction) -> None:
         "--far", default="1e-3", help="operating point: a calibrated FAR (1e-2, 1e-3, 1e-4) or eer"
     )
     p.add_argument(
-        "--threshold", type=float, default=None, help="explicit cosine threshold (overrides --far)"
+        "--threshold",
+        type=cosine_threshold,
+        default=None,
+        help="explicit cosine threshold in [-1, 1] (overrides --far)",
     )
     add_face_options(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -42,15 +47,36 @@ def cmd_verify(args: argparse.Namespace) -> int:
     import json
 
     verifier = face_verifier(args)
-    match = verifier.verify(args.image_a, args.image_b, far=args.far, threshold=args.threshold)
+    if args.threshold is None:
+        verifier.threshold(args.far)  # an operating point the card lacks fails before any image work
+    results = [verifier.analyze(image, str(image)) for image in (args.image_a, args.image_b)]
+    match = verifier.compare(results[0].embedding, results[1].embedding, args.far, args.threshold)
     if args.json:
-        print(json.dumps(match.to_dict()))
+        images = [
+            {"path": str(p), **r.to_dict()}
+            for p, r in zip((args.image_a, args.image_b), results, strict=True)
+        ]
+        print(json.dumps({**match.to_dict(), "images": images}))
     else:
-        verdict = "same person" if match.same else "different people"
+        for path, r in zip((args.image_a, args.image_b), results, strict=True):
+            note = _several_faces_note(path, r, args.policy)
+            if note:
+                print(note)
+        verdict = "same person" if match.accepted else "different people"
         print(
             f"{verdict}: cosine {match.score:.4f}, threshold {match.threshold:.4f} ({match.operating_point})"
         )
-    return EXIT_OK if match.same else EXIT_DIFFERENT
+    return EXIT_OK if match.accepted else EXIT_DIFFERENT
+
+
+def _several_faces_note(path: Path, result: object, policy: str) -> str | None:
+    """A line saying which face was used when a photo shows several (text output)."""
+    faces = getattr(result, "faces", ())
+    if len(faces) < 2:
+        return None
+    face = result.face
+    box = ", ".join(f"{v:.0f}" for v in face.box)
+    return f"note: {len(faces)} faces in {path}; used the {policy} one at ({box}) (--policy)"
 
 
 def add_demo(sub: argparse._SubParsersAction) -> None:
@@ -94,10 +120,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
             q = f.quality
             facts = "" if q is None else f", eyes {q.iod:.0f} px apart, sharpness {q.sharpness:.0f}"
             print(f"{name}: face at ({box}), detector score {f.score:.2f}{facts}")
-        verdict = "same person" if match.same else "different people"
+        verdict = "same person" if match.accepted else "different people"
         point = f"{match.operating_point}, {match.model}"
         print(f"{verdict}: cosine {match.score:.4f}, threshold {match.threshold:.4f} ({point})")
-    return EXIT_OK if match.same else EXIT_DIFFERENT
+    return EXIT_OK if match.accepted else EXIT_DIFFERENT
 
 
 def add_enroll(sub: argparse._SubParsersAction) -> None:
@@ -120,6 +146,12 @@ def add_enroll(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--replace", action="store_true", help="drop the person's existing templates (atomically) first"
     )
+    p.add_argument(
+        "--allow-duplicate",
+        action="store_true",
+        help="enrol a photo even when it is already enrolled (under this name or another); by default "
+        "such a photo is reported and nothing is written",
+    )
     add_face_options(p)
     p.set_defaults(func=cmd_enroll)
 
@@ -127,33 +159,68 @@ def add_enroll(sub: argparse._SubParsersAction) -> None:
 def cmd_enroll(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from squeezerface.errors import ImageDecodeError, LowQualityError, MultipleFacesError, NoFaceError
     from squeezerface.gallery import Gallery, ModelInfo
 
     verifier = face_verifier(args)
     model = ModelInfo.from_card(verifier.embedder.card)
     if args.db.exists():  # a damaged file or a gallery of another model fails before any image work
-        Gallery(args.db, model, create=False).close()
-    embeddings, failures = [], []
-    for image in args.images:
-        try:
-            embeddings.append(verifier.embed(image, str(image)))
-        except (ImageDecodeError, NoFaceError, MultipleFacesError, LowQualityError) as exc:
-            failures.append(str(exc))
+        Gallery(args.db, model, create=False, readonly=True).close()
+    embeddings, failures = _embed_photos(verifier, args.images)
     if failures:
-        for failure in failures:
-            print(f"error: {failure}", file=sys.stderr)
-        print(
-            f"error: nothing enrolled: {len(failures)} of {len(args.images)} photo(s) failed",
-            file=sys.stderr,
-        )
-        return EXIT_BAD_INPUT
+        return _nothing_enrolled(failures, f"{len(failures)} of {len(args.images)} photo(s) failed")
+    vectors = np.stack(embeddings)
     with Gallery(args.db, model) as gallery:
-        info = gallery.enroll(args.name, np.stack(embeddings), replace=args.replace)
+        repeated = _duplicate_photos(gallery, args.images, vectors, args.name, args.replace)
+        if repeated and not args.allow_duplicate:
+            why = f"{len(repeated)} photo(s) already enrolled (--allow-duplicate enrols them anyway)"
+            return _nothing_enrolled(repeated, why)
+        for line in repeated:
+            print(f"warning: {line}", file=sys.stderr)
+        info = gallery.enroll(args.name, vectors, replace=args.replace)
     print(
         f"enrolled {info.name}: {len(embeddings)} photo(s) added, {info.templates} template(s) in {args.db}"
     )
     return EXIT_OK
+
+
+def _embed_photos(verifier: object, images: list[Path]) -> tuple[list, list[str]]:
+    """Each photo's embedding through the face path; the messages of the photos that failed."""
+    from squeezerface.errors import ImageDecodeError, LowQualityError, MultipleFacesError, NoFaceError
+
+    embeddings, failures = [], []
+    for image in images:
+        try:
+            embeddings.append(verifier.embed_one(image, str(image)))  # type: ignore[attr-defined]
+        except (ImageDecodeError, NoFaceError, MultipleFacesError, LowQualityError) as exc:
+            failures.append(exc.cli_message())
+    return embeddings, failures
+
+
+def _duplicate_photos(
+    gallery: object, images: list[Path], vectors: object, name: str, replace: bool
+) -> list[str]:
+    """Sentences naming every photo already enrolled (same face: `Gallery.duplicates`), under this name or
+    another, and photos given twice in one command."""
+    import numpy as np
+
+    found = gallery.duplicates(vectors)  # type: ignore[attr-defined]
+    out = []
+    for image, owners in zip(images, found, strict=True):
+        owners = [o for o in owners if not (replace and o == name)]  # --replace drops those templates
+        if owners:
+            out.append(f"{image} is already enrolled as {', '.join(owners)}")
+    v = np.asarray(vectors)
+    same = np.triu(v @ v.T >= 0.999, k=1)
+    for i, j in zip(*np.nonzero(same), strict=True):
+        out.append(f"{images[j]} is the same photo as {images[i]}")
+    return out
+
+
+def _nothing_enrolled(failures: list[str], why: str) -> int:
+    for failure in failures:
+        print(f"error: {failure}", file=sys.stderr)
+    print(f"error: nothing enrolled: {why}", file=sys.stderr)
+    return EXIT_BAD_INPUT
 
 
 def add_identify(sub: argparse._SubParsersAction) -> None:
@@ -171,12 +238,14 @@ def add_identify(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--db", type=Path, required=True, help="gallery file (SQLite)")
     p.add_argument("image", type=Path)
-    p.add_argument("--top-k", type=int, default=5, help="how many candidates to show")
+    p.add_argument("--top-k", type=positive_int, default=5, help="how many candidates to show")
     point = p.add_mutually_exclusive_group()
     point.add_argument(
         "--far", default="1e-3", help="operating point: a calibrated FAR (1e-2, 1e-3, 1e-4) or eer"
     )
-    point.add_argument("--threshold", type=float, default=None, help="explicit cosine threshold")
+    point.add_argument(
+        "--threshold", type=cosine_threshold, default=None, help="explicit cosine threshold in [-1, 1]"
+    )
     p.add_argument(
         "--aggregate",
         choices=("mean", "best"),
@@ -195,13 +264,14 @@ def cmd_identify(args: argparse.Namespace) -> int:
 
     verifier = face_verifier(args)
     if args.threshold is None:
-        threshold, point = verifier.threshold(args.far)  # a point the card lacks fails before image work
+        t = verifier.threshold(args.far)  # a point the card lacks fails before image work
+        threshold, point = t.value, t.operating_point
     else:
         threshold, point = args.threshold, "explicit"
     model = ModelInfo.from_card(verifier.embedder.card)
-    with Gallery(args.db, model, create=False, aggregate=args.aggregate) as gallery:
-        probe = verifier.embed(args.image, str(args.image))
-        candidates = gallery.identify(probe, top_k=args.top_k, threshold=threshold)
+    with Gallery(args.db, model, create=False, aggregate=args.aggregate, readonly=True) as gallery:
+        probe = verifier.analyze(args.image, str(args.image))
+        candidates = gallery.identify(probe.embedding, top_k=args.top_k, threshold=threshold)
     best = candidates[0] if candidates and candidates[0].accepted else None
     if args.json:
         result = {
@@ -210,10 +280,14 @@ def cmd_identify(args: argparse.Namespace) -> int:
             "operating_point": point,
             "aggregate": args.aggregate,
             "model": model.file,
+            "image": {"path": str(args.image), **probe.to_dict()},
             "candidates": [c.to_dict() for c in candidates],
         }
         print(json.dumps(result))
     else:
+        note = _several_faces_note(args.image, probe, args.policy)
+        if note:
+            print(note)
         verdict = f"identified {best.name}" if best else "nobody recognised"
         print(f"{verdict}: threshold {threshold:.4f} ({point})")
         for rank, c in enumerate(candidates, 1):
@@ -242,7 +316,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     from squeezerface.gallery import Gallery
 
-    with Gallery(args.db, create=False) as gallery:
+    with Gallery(args.db, create=False, readonly=True) as gallery:
         people = gallery.identities()
         model = gallery.model
     if args.json:

@@ -8,14 +8,18 @@ composes them with a selection policy and a fallback, so that evaluation never s
 from __future__ import annotations
 
 import importlib
+import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from squeezerface.face import Face
+
+if TYPE_CHECKING:
+    from squeezerface.quality import QualityThresholds
 
 SelectPolicy = Literal["central", "largest"]
 
@@ -51,6 +55,23 @@ class FaceEmbedder(ABC):
         """Identifies this embedder's output exactly: name, version and config."""
         cfg = ",".join(f"{k}={v}" for k, v in sorted(self.config().items()))
         return f"{self.name}@{self.version}[{cfg}]"
+
+    def embed_photo(
+        self,
+        image: np.ndarray,
+        policy: SelectPolicy = "largest",
+        fallback: Fallback | None = None,
+        with_flip: bool = False,
+        quality: QualityThresholds | None = None,
+    ) -> PhotoEmbedding:
+        """One photo through this embedder's face path (see `embed_photo`); the shipped pipeline's adapter
+        overrides it to run `FaceVerifier.analyze`."""
+        return generic_embed_photo(self, image, policy, fallback, with_flip, quality)
+
+    def default_threshold(self, far: float = 1e-3) -> tuple[float, str] | None:
+        """(threshold, operating point) the embedder's model card sets at `far`, or None without a card:
+        evaluation reports measure the false-accept rate there beside the nominal one."""
+        return None
 
 
 @dataclass(frozen=True)
@@ -102,35 +123,81 @@ def select_face(faces: Sequence[Face], height: int, width: int, policy: SelectPo
     raise ValueError(f"unknown face selection policy {policy!r}; use 'central' or 'largest'")
 
 
-def embed_photo(
+SUBJECT_SCORE_MARGIN = 0.25
+"""Detections scoring more than this below a photo's best one are not candidates for its subject."""
+
+
+def choose_face(faces: Sequence[Face], height: int, width: int, policy: str, source: str) -> Face:
+    """The subject of a photo: the largest face, the most central, or an error when there are several.
+
+    Only faces scoring within `SUBJECT_SCORE_MARGIN` of the best detection are candidates: a clear face
+    at 0.97 beside a doubtful detection at 0.6 is one face, and "largest" must not pick the doubtful one
+    because its box happens to be bigger. Two real faces both score high and both stay candidates.
+    Every face path (`FaceVerifier`, and the teacher embedders of `squeezerface eval`) chooses here."""
+    from squeezerface.errors import MultipleFacesError, NoFaceError
+
+    if not faces:
+        raise NoFaceError(f"no face found in {source}")
+    best = max(f.score for f in faces)
+    candidates = [f for f in faces if f.score >= best - SUBJECT_SCORE_MARGIN]
+    if len(candidates) > 1 and policy == "error":
+        raise MultipleFacesError(source, len(candidates))
+    return select_face(candidates, height, width, "central" if policy == "central" else "largest")
+
+
+def generic_embed_photo(
     embedder: FaceEmbedder,
     image: np.ndarray,
-    policy: SelectPolicy = "central",
+    policy: SelectPolicy = "largest",
     fallback: Fallback | None = None,
     with_flip: bool = False,
+    quality: QualityThresholds | None = None,
 ) -> PhotoEmbedding:
-    """Detect, select one face, embed it; use `fallback` when nothing is detected.
-
-    `with_flip` also embeds the mirrored photo's face (same face, mirrored landmarks), for distillation
-    targets of flipped training images and for flip-averaged evaluation.
-    """
-    from squeezerface.errors import NoFaceError
+    """The face path of an embedder with its own detector: choose as `FaceVerifier` does (`choose_face`),
+    use the fallback box when nothing is detected, gate a detected face on `quality` (None: no gate)."""
+    from squeezerface.errors import LowQualityError, NoFaceError
 
     fallback = fallback or Fallback()
     h, w = image.shape[:2]
     faces = embedder.detect(image)
-    if faces:
-        face = select_face(faces, h, w, policy)
+    if faces and policy == "central":  # as teacher targets were always made: nearest the centre
+        face = select_face(faces, h, w, "central")
+    elif faces:
+        face = choose_face(faces, h, w, policy, "the photo")
     elif fallback.enabled:
         face = embedder.locate(image, fallback.box(h, w))
     else:
-        raise NoFaceError("no face found in the image (fallback disabled)")
+        raise NoFaceError("no face found in the photo (fallback disabled)")
+    if quality is not None and face.detected:
+        from squeezerface.align import align_face
+        from squeezerface.quality import assess
+
+        measured = assess(face.landmarks, face.box, align_face(image, face.landmarks), quality)
+        if not measured.ok:
+            raise LowQualityError("the photo", measured)
     vector = embedder.embed(image, [face])[0]
     flipped = None
     if with_flip:
         mirror = np.ascontiguousarray(image[:, ::-1])
         flipped = embedder.embed(mirror, [face.mirrored(w)])[0]
     return PhotoEmbedding(embedding=vector, face=face, faces_found=len(faces), flipped=flipped)
+
+
+def embed_photo(
+    embedder: FaceEmbedder,
+    image: np.ndarray,
+    policy: SelectPolicy = "largest",
+    fallback: Fallback | None = None,
+    with_flip: bool = False,
+    quality: QualityThresholds | None = None,
+) -> PhotoEmbedding:
+    """Detect, select one face, embed it; `fallback` when nothing is detected (`FaceEmbedder.embed_photo`).
+
+    `with_flip` also embeds the mirrored photo's face (same face, mirrored landmarks), for distillation
+    targets of flipped training images and for flip-averaged evaluation. `quality` gates detected faces
+    (LowQualityError), as the app does; None turns the gate off.
+    """
+    return embedder.embed_photo(image, policy, fallback or Fallback(), with_flip, quality)
 
 
 @dataclass(frozen=True)
@@ -154,18 +221,49 @@ BUILTIN_EMBEDDERS: dict[str, str] = {
 
 
 def build_embedder(name: str, **options: object) -> FaceEmbedder:
-    """Instantiate an embedder by built-in name or `module:factory` path."""
+    """Instantiate an embedder by built-in name or `module:factory` path.
+
+    An unknown name is an `UnknownEmbedderError` and a keyword the factory does not take an `OptionError`
+    listing those it does, both before any model is loaded (the CLI's `--embedder` and `-O KEY=VALUE`)."""
+    from squeezerface.errors import UnknownEmbedderError
+
     target = BUILTIN_EMBEDDERS.get(name, name)
     if ":" not in target:
-        known = ", ".join(sorted(BUILTIN_EMBEDDERS))
-        raise ValueError(f"unknown embedder {name!r}: use one of {known} or 'package.module:factory'")
+        raise UnknownEmbedderError(name, sorted(BUILTIN_EMBEDDERS))
     module_name, attr = target.split(":", 1)
-    module = importlib.import_module(module_name)
-    factory = getattr(module, attr)
+    try:
+        module = importlib.import_module(module_name)
+        factory = getattr(module, attr)
+    except (ModuleNotFoundError, AttributeError) as exc:
+        if isinstance(exc, ModuleNotFoundError) and exc.name != module_name:
+            raise  # the module exists but needs something missing: not an unknown name
+        raise UnknownEmbedderError(name, sorted(BUILTIN_EMBEDDERS)) from exc
+    _check_options(name, factory, options)
     embedder = factory(**options)
     if not isinstance(embedder, FaceEmbedder):
         raise TypeError(f"{target} returned {type(embedder).__name__}, not a FaceEmbedder")
     return embedder
+
+
+def _check_options(name: str, factory: Callable[..., object], options: dict[str, object]) -> None:
+    """OptionError for keywords `factory` does not take, naming the ones it does."""
+    from squeezerface.errors import OptionError
+
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # a builtin without a signature: let the call decide
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = [
+        n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL and n != "self"
+    ]
+    for key in options:
+        if key not in accepted:
+            raise OptionError(
+                key,
+                f"embedder {name!r} has no option {key!r}: it takes {', '.join(accepted) or 'none'}",
+            )
 
 
 def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:

@@ -1,9 +1,10 @@
-"""SqueezerFaceNet behind the `FaceEmbedder` interface, so `squeezerface eval` and `calibrate` can measure it.
+"""SqueezerFaceNet behind the `FaceEmbedder` interface, so `squeezerface eval` and `calibrate` measure it.
 
-Embedding comes from a shipped (or given) model file through `FaceEmbeddingModel`. Faces and landmarks come
-from a *locator*: `tinyface` (the shipped detector, no extra dependency; the default), a detector model
-file, or the name of another `FaceEmbedder` used only for its `detect`/`locate` (`dlib`: the teacher,
-whose landmarks aligned the training faces and the model cards' LFW figures).
+It is a thin adapter over `FaceVerifier`, the runtime's one face path: the same face choice, fallback,
+quality gate, alignment and embedding as `squeezerface verify`, `identify` and `enroll`, so thresholds set by
+`calibrate` hold in the app. Faces come from a *locator*: `tinyface` (the shipped detector + landmark
+refiner, no extra dependency; the default), a detector model file, or the name of another `FaceEmbedder`
+used only for its `detect` (`dlib`: the teacher, whose landmarks aligned the training faces).
 """
 
 from __future__ import annotations
@@ -13,20 +14,23 @@ from pathlib import Path
 
 import numpy as np
 
-from squeezerface.align import ARCFACE_TEMPLATE_112
-from squeezerface.embed import FaceEmbeddingModel
-from squeezerface.embedders.base import FaceEmbedder, build_embedder
+from squeezerface.align import template_face
+from squeezerface.embedders.base import (
+    BUILTIN_EMBEDDERS,
+    FaceEmbedder,
+    Fallback,
+    PhotoEmbedding,
+    SelectPolicy,
+    build_embedder,
+)
+from squeezerface.errors import OptionError
 from squeezerface.face import Face
+from squeezerface.quality import QualityThresholds
 from squeezerface.shipped import DEFAULT_DETECTOR, DEFAULT_EMBEDDER
 
+__all__ = ["DetectorLocator", "SqueezerFaceNetEmbedder", "template_face"]
 
-def template_face(box: tuple[float, float, float, float]) -> Face:
-    """A face assumed to fill `box`, with the alignment template's 5 points scaled into it (no detection)."""
-    x1, y1, x2, y2 = box
-    side = min(x2 - x1, y2 - y1)
-    x0, y0 = (x1 + x2 - side) / 2, (y1 + y2 - side) / 2
-    landmarks = ARCFACE_TEMPLATE_112 / 112.0 * side + np.array([x0, y0], np.float32)
-    return Face(box=box, landmarks=landmarks, score=1.0, detected=False)
+LOCATORS = "tinyface, a detector file (.onnx/.tflite), or an embedder name used for its faces (dlib)"
 
 
 class DetectorLocator:
@@ -48,19 +52,31 @@ class DetectorLocator:
         return template_face(box)
 
 
+def make_locator(locator: str, threads: int = 1) -> DetectorLocator | FaceEmbedder:
+    """A locator by name; an unknown one is an OptionError naming what is accepted."""
+    if locator == "tinyface":
+        return DetectorLocator(threads=threads)
+    if str(locator).endswith((".onnx", ".tflite")):
+        return DetectorLocator(locator, threads)
+    if locator not in BUILTIN_EMBEDDERS and ":" not in str(locator):
+        raise OptionError("locator", f"unknown locator {locator!r}: use {LOCATORS}")
+    return build_embedder(locator)
+
+
 class SqueezerFaceNetEmbedder(FaceEmbedder):
+    """The shipped pipeline (`FaceVerifier`) as an evaluation embedder."""
+
     name = "squeezerfacenet"
+    legacy_cache_key = False  # its face path changed with 0.2: never reuse embeddings cached before
 
     def __init__(
         self, model: str | Path = DEFAULT_EMBEDDER, locator: str = "tinyface", threads: int = 1
     ) -> None:
-        self.model = FaceEmbeddingModel(model).prepare(threads)
-        if locator == "tinyface":
-            self.locator: FaceEmbedder | DetectorLocator = DetectorLocator(threads=threads)
-        elif str(locator).endswith((".onnx", ".tflite")):
-            self.locator = DetectorLocator(locator, threads)
-        else:
-            self.locator = build_embedder(locator)
+        from squeezerface.verify import FaceVerifier
+
+        self.locator = make_locator(locator, threads)
+        self.verifier = FaceVerifier(model, self.locator, threads, quality=None)
+        self.model = self.verifier.embedder
         self.version = f"{self.model.card.version}+{self.model.card.sha256[:12]}"
         self.embedding_size = self.model.embedding_size
 
@@ -71,9 +87,29 @@ class SqueezerFaceNetEmbedder(FaceEmbedder):
         return self.locator.detect(image)
 
     def locate(self, image: np.ndarray, box: tuple[float, float, float, float]) -> Face:
-        return self.locator.locate(image, box)
+        return template_face(box)
 
     def embed(self, image: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
-        if not faces:
-            return np.zeros((0, self.embedding_size), np.float32)
-        return self.model.get_feat(np.stack([self.model.align(image, f) for f in faces]))
+        return self.verifier.embed(image, faces=list(faces))
+
+    def embed_photo(
+        self,
+        image: np.ndarray,
+        policy: SelectPolicy = "largest",
+        fallback: Fallback | None = None,
+        with_flip: bool = False,
+        quality: QualityThresholds | None = None,
+    ) -> PhotoEmbedding:
+        """Through `FaceVerifier.analyze`: the app's face choice, fallback and gate, byte for byte."""
+        r = self.verifier.analyze(
+            image, "<photo>", policy=policy, fallback=fallback, quality=quality, with_flip=with_flip
+        )
+        return PhotoEmbedding(r.embedding, r.face, len(r.faces), r.flipped)
+
+    def default_threshold(self, far: float = 1e-3) -> tuple[float, str] | None:
+        """The card's threshold at `far` (None when the card has none)."""
+        card = self.model.card
+        if card.calibration is None:
+            return None
+        t = self.verifier.threshold(far)
+        return t.value, t.operating_point

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from squeezerface.crypto import SCHEME, TemplateCipher
-from squeezerface.errors import GalleryBusyError, GalleryError, GalleryFormatError
+from squeezerface.errors import GalleryBusyError, GalleryError, GalleryFormatError, GalleryReadOnlyError
 
 SCHEMA_VERSION = 1
 """Stored as `PRAGMA user_version`; a gallery of another version is refused, never migrated silently."""
@@ -27,7 +27,7 @@ APPLICATION_ID = 0x53464731  # "SFG1"
 
 FORMAT = "squeezerface-gallery"
 _TABLES = ("identities", "meta", "models", "templates")
-_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_CORRUPT, _SQLITE_NOTADB = 5, 6, 11, 26
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY, _SQLITE_CORRUPT, _SQLITE_NOTADB = 5, 6, 8, 11, 26
 
 _SCHEMA = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -74,7 +74,7 @@ def _file_identity(path: Path) -> tuple[int, int] | None:
 
 
 def _open_checked(
-    path: Path, create: bool, timeout: float, cipher: TemplateCipher | None
+    path: Path, create: bool, timeout: float, cipher: TemplateCipher | None, readonly: bool = False
 ) -> tuple[sqlite3.Connection, tuple[int, int] | None]:
     """`_connect`, made safe against the file being swapped while it opens (`encrypt_gallery` replaces the
     file under an exclusive lock, then overwrites the old one): opened again when the path named another
@@ -82,7 +82,7 @@ def _open_checked(
     for attempt in range(3):
         before = _file_identity(path)
         try:
-            db = _connect(path, create, timeout, cipher)
+            db = _connect_readonly(path, timeout) if readonly else _connect(path, create, timeout, cipher)
         except GalleryFormatError:
             if attempt < 2 and before is not None and _file_identity(path) != before:
                 continue  # read the old file while it was being overwritten: try the new one
@@ -117,6 +117,34 @@ def _connect(
         db.close()
         raise
     return db
+
+
+def _connect_readonly(path: Path, timeout: float) -> sqlite3.Connection:
+    """A read-only connection (commands that only read: list, identify): nothing is written, not even the
+    journal mode, so a gallery on a read-only file, folder or mount opens. When SQLite cannot set up its
+    shared-memory file beside a read-only WAL gallery, the file is opened as immutable (nobody can write
+    it there anyway)."""
+    if not path.exists():
+        raise GalleryError(f"no gallery at {path}")
+    if not path.is_file():
+        raise GalleryFormatError(f"{path} is not a file")
+    uri = path.resolve().as_uri()
+    last: sqlite3.Error | None = None
+    for mode in ("?mode=ro", "?mode=ro&immutable=1"):
+        db = sqlite3.connect(uri + mode, uri=True, timeout=timeout, isolation_level=None)
+        try:
+            with _sql_errors(path):
+                _retry_busy(lambda: _is_empty_now(db, path), path, timeout)  # noqa: B023
+            return db
+        except GalleryFormatError:
+            db.close()
+            raise
+        except GalleryError as exc:
+            db.close()
+            last = exc.__cause__ if isinstance(exc.__cause__, sqlite3.Error) else None
+            if mode.endswith("immutable=1"):
+                raise
+    raise GalleryError(f"{path}: {last}")  # pragma: no cover
 
 
 def _prepare(db: sqlite3.Connection, path: Path, cipher: TemplateCipher | None) -> None:
@@ -224,6 +252,14 @@ def _retry_busy(step: Any, path: Path, timeout: float) -> Any:
         pause = min(pause * 2, 0.2)
 
 
+def _is_read_only(exc: sqlite3.Error, path: Path) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if (code is not None and code & 0xFF == _SQLITE_READONLY) or "readonly database" in str(exc):
+        return True
+    # "unable to open database file" for a write beside a gallery in a folder we may not write
+    return "unable to open" in str(exc) and path.exists() and not os.access(path.parent, os.W_OK)
+
+
 def _is_busy(exc: sqlite3.Error) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     if code is not None:
@@ -257,6 +293,10 @@ def _sql_errors(path: Path) -> Iterator[None]:
         if corrupt:
             raise GalleryFormatError(
                 f"{path} is corrupt or not a squeezerface gallery ({text}); it was left as it is"
+            ) from exc
+        if _is_read_only(exc, path):
+            raise GalleryReadOnlyError(
+                f"no permission to write {path} (a read-only file, folder or mount); nothing was written"
             ) from exc
         if _is_busy(exc):
             raise GalleryBusyError(

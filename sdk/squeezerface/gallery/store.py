@@ -17,7 +17,12 @@ from typing import Literal
 import numpy as np
 
 from squeezerface.crypto import template_aad
-from squeezerface.errors import GalleryError, ModelMismatchError, UnknownIdentityError
+from squeezerface.errors import (
+    GalleryError,
+    GalleryReadOnlyError,
+    ModelMismatchError,
+    UnknownIdentityError,
+)
 from squeezerface.gallery.checks import (
     _check_aggregate,
     _check_name,
@@ -38,6 +43,9 @@ from squeezerface.gallery.sqlite import (
     _sql_errors,
 )
 
+DUPLICATE_COSINE = 0.999
+"""Cosine at or above which a new template is taken for a photo already enrolled (`Gallery.duplicates`)."""
+
 
 class Gallery:
     """Enrolled identities in one SQLite file: `enroll`, `verify` (1:1), `identify` (1:N), `identities`,
@@ -56,7 +64,9 @@ class Gallery:
     `key=False` ignores them (plaintext only). A new gallery opened with a key is created encrypted; an
     existing one must match: `GalleryKeyError` for an encrypted gallery without its key or with another
     key, and for a key given to a plaintext gallery (see `encrypt_gallery`). `timeout`: seconds to wait
-    for another connection's write lock before `GalleryBusyError`."""
+    for another connection's write lock before `GalleryBusyError`. `readonly=True` opens the file without
+    writing anything to it (list, identify, verify on a read-only file or mount); writes then raise
+    `GalleryReadOnlyError`, as they do on a file this process may not write."""
 
     def __init__(
         self,
@@ -68,6 +78,7 @@ class Gallery:
         timeout: float = 10.0,
         key: bytes | str | Literal[False] | None = None,
         key_file: str | os.PathLike[str] | None = None,
+        readonly: bool = False,
     ) -> None:
         self.path = Path(path)
         self.aggregate: Aggregate = _check_aggregate(aggregate)
@@ -77,12 +88,16 @@ class Gallery:
         self._data_version: int | None = None
         self._cipher = _cipher_for(key, key_file)
         self._db: sqlite3.Connection | None = None
-        self._db, self._file = _open_checked(self.path, create, timeout, self._cipher)
+        self.readonly = bool(readonly)
+        self._db, self._file = _open_checked(self.path, create, timeout, self._cipher, self.readonly)
         try:
             with _sql_errors(self.path):
                 _check_encryption(self._db, self.path, self._cipher)
                 self._model = _read_model(self._db, self.path)
-            if model is not None and (self._model is None or not self._model.compatible(model)):
+            if self.readonly and model is not None and self._model is not None:
+                if not self._model.compatible(model):
+                    raise ModelMismatchError(self.path, self._model, model)
+            elif model is not None and (self._model is None or not self._model.compatible(model)):
                 with self._transaction() as db:  # records it, re-checking under the write lock
                     self._model = _ensure_model(db, self.path, model)
         except BaseException:
@@ -262,6 +277,22 @@ class Gallery:
             for i in ranked
         ]
 
+    def duplicates(
+        self, embeddings: np.ndarray | Sequence[Sequence[float]], min_cosine: float = DUPLICATE_COSINE
+    ) -> list[list[str]]:
+        """For each embedding ((N, D) or one (D,)), the identities already holding a template of the same
+        photo: cosine >= `min_cosine` to one of their templates. The face path is deterministic, so the
+        same photo gives the same embedding (cosine 1.0) and a re-encoded copy one within 1e-3; two
+        different photos of one person score far lower. Works on encrypted galleries, stores nothing."""
+        index = self._search_index()
+        vectors = np.atleast_2d(np.asarray(embeddings, np.float32))
+        if not index.names or len(vectors) == 0:
+            return [[] for _ in vectors]
+        probes = np.stack([_check_probe(v, index.dim) for v in vectors])
+        owner = np.repeat(np.arange(len(index.names)), index.counts)
+        hits = probes @ index.matrix.T >= min_cosine
+        return [sorted({index.names[owner[j]] for j in np.flatnonzero(row)}) for row in hits]
+
     # -- internals ------------------------------------------------------------------------------------------
 
     def _connection(self) -> sqlite3.Connection:
@@ -285,6 +316,10 @@ class Gallery:
         (busy timeout) instead of failing halfway; any exception rolls back, and a crash is rolled back by
         SQLite when the file is next opened. The search cache is dropped either way."""
         db = self._connection()
+        if self.readonly:
+            raise GalleryReadOnlyError(
+                f"{self.path} was opened read-only (readonly=True); nothing was written"
+            )
         try:
             with _sql_errors(self.path):
                 _retry_busy(lambda: db.execute("BEGIN IMMEDIATE"), self.path, self.timeout)
