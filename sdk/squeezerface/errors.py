@@ -96,6 +96,17 @@ class ModelFileError(SqueezerfaceError):
     """A model file or its card is missing, unreadable, of an unknown type, or fails its SHA-256 check."""
 
 
+class TeacherWeightsError(ModelFileError):
+    """A pretrained network's weights (`squeezerface.embedders.pretrained`) are not where they were looked
+    for, or are not the published file (SHA-256). `path` is the file or folder looked at; the message says how
+    to point at another folder (option `teachers=`, or $SQUEEZERFACE_TEACHERS)."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
 class UnknownEmbedderError(SqueezerfaceError, ValueError):
     """An embedder name that is neither built in nor a `package.module:factory` path (also a ValueError).
     `known` lists the built-in names."""

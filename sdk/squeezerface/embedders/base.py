@@ -217,6 +217,10 @@ class EmbedderSpec:
 BUILTIN_EMBEDDERS: dict[str, str] = {
     "dlib": "squeezerface.embedders.dlib_resnet:DlibResNetEmbedder",
     "squeezerfacenet": "squeezerface.embedders.squeezerfacenet:SqueezerFaceNetEmbedder",
+    # Pretrained public networks (teachers and peers; weights from ../shared/teachers, never shipped).
+    "edgeface-xs": "squeezerface.embedders.pretrained:edgeface_xs",
+    "edgeface-xxs": "squeezerface.embedders.pretrained:edgeface_xxs",
+    "mobilefacenet": "squeezerface.embedders.pretrained:mobilefacenet",
 }
 
 
