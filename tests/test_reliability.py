@@ -196,7 +196,7 @@ _OFFLINE = textwrap.dedent(
     verifier = FaceVerifier()
     model = ModelInfo.from_card(verifier.embedder.card)
     if photo != "-":
-        a = verifier.embed(photo)
+        a = verifier.embed_one(photo)
         faces = verifier.detect(photo)
         b = verifier.embed(photo, faces=faces[:1])[0]
     else:

@@ -88,8 +88,9 @@ def test_detect_align_embed_compare_verify(verifier: FaceVerifier, bush: Path, p
     aligned = verifier.align(bush, face)
     assert aligned.shape == (112, 112, 3) and aligned.dtype == np.uint8
 
-    one = verifier.embed(bush)
+    one = verifier.embed_one(bush)
     assert one.shape == (verifier.embedder.embedding_size,) and one.dtype == np.float32
+    assert verifier.embed(bush).shape == (1, verifier.embedder.embedding_size)  # always (N, D)
     assert np.linalg.norm(one) == pytest.approx(1.0, abs=1e-5)
     # batched: aligned faces (N, 112, 112, 3) -> (N, D), the same vectors as one image at a time
     other = verifier.align(powell, verifier.detect(powell)[0])
@@ -104,12 +105,12 @@ def test_detect_align_embed_compare_verify(verifier: FaceVerifier, bush: Path, p
     assert verifier.subject(bush).quality == face.quality
 
     same = verifier.verify(bush, bush)
-    assert isinstance(same, Match) and same.same and same.score > 0.99
+    assert isinstance(same, Match) and same.accepted and same.score > 0.99
     assert same.operating_point == "far_1e-03"
     assert same.threshold == pytest.approx(verifier.embedder.card.threshold("far_1e-3"))
     assert verifier.compare(one, batch[1]).score == pytest.approx(float(one @ batch[1]), abs=1e-6)
     strict = verifier.verify(bush, powell, threshold=0.999)
-    assert not strict.same and strict.operating_point == "explicit" and strict.threshold == 0.999
+    assert not strict.accepted and strict.operating_point == "explicit" and strict.threshold == 0.999
     assert verifier.verify(bush, powell, far="eer").operating_point == "eer"
 
 
@@ -133,8 +134,8 @@ def test_litert_backend_gives_the_same_decisions(verifier: FaceVerifier, bush: P
     lite = FaceVerifier(backend="litert", threads=1)
     assert lite.engines == ("litert", "litert")
     assert lite.embedder.path.suffix == ".tflite" and lite.detector.path.suffix == ".tflite"
-    assert float(lite.embed(bush) @ verifier.embed(bush)) > 0.95
-    assert lite.verify(bush, bush).same and not lite.verify(bush, powell).same
+    assert float(lite.embed_one(bush) @ verifier.embed_one(bush)) > 0.95
+    assert lite.verify(bush, bush).accepted and not lite.verify(bush, powell).accepted
 
 
 # --------------------------------------------------------------------------------------------- input kinds
@@ -142,7 +143,7 @@ def test_litert_backend_gives_the_same_decisions(verifier: FaceVerifier, bush: P
 
 @pytest.mark.data
 def test_every_input_kind_gives_the_same_face(verifier: FaceVerifier, bush: Path, tmp_path: Path) -> None:
-    ref = verifier.embed(bush)
+    ref = verifier.embed_one(bush)
     rgb = load_image(bush)
     exact = {
         "path str": str(bush),
@@ -155,62 +156,62 @@ def test_every_input_kind_gives_the_same_face(verifier: FaceVerifier, bush: Path
     }
     for kind, source in exact.items():
         assert len(verifier.detect(source)) >= 1, kind
-        np.testing.assert_allclose(verifier.embed(source), ref, atol=1e-6, err_msg=kind)
+        np.testing.assert_allclose(verifier.embed_one(source), ref, atol=1e-6, err_msg=kind)
 
     # the same pixels as BGR (what cv2.imread gives), told so: the same embedding
     bgr = np.ascontiguousarray(rgb[:, :, ::-1])
-    np.testing.assert_allclose(verifier.embed(bgr, channel_order="BGR"), ref, atol=1e-5)
+    np.testing.assert_allclose(verifier.embed_one(bgr, channel_order="BGR"), ref, atol=1e-5)
     assert verifier.verify(bgr, bush, channel_order="BGR").score > 0.9999
     assert len(verifier.detect(bgr, channel_order="BGR")) >= 1
 
     # files: 16-bit PNG written by OpenCV, RGBA PNG, greyscale PNG
     png16 = tmp_path / "face16.png"
     cv2.imwrite(str(png16), bgr.astype(np.uint16) * 257)
-    np.testing.assert_allclose(verifier.embed(png16), ref, atol=1e-6)
+    np.testing.assert_allclose(verifier.embed_one(png16), ref, atol=1e-6)
     rgba = tmp_path / "face_rgba.png"
     cv2.imwrite(str(rgba), np.dstack([bgr, np.full(rgb.shape[:2], 99, np.uint8)]))
-    np.testing.assert_allclose(verifier.embed(rgba), ref, atol=1e-6)
+    np.testing.assert_allclose(verifier.embed_one(rgba), ref, atol=1e-6)
     grey = tmp_path / "face_grey.png"
     cv2.imwrite(str(grey), cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
-    grey_vec = verifier.embed(grey)
+    grey_vec = verifier.embed_one(grey)
     assert float(grey_vec @ ref) > 0.9  # colour is lost, the person is not
-    np.testing.assert_allclose(verifier.embed(load_image(grey)[:, :, 0]), grey_vec, atol=1e-6)
+    np.testing.assert_allclose(verifier.embed_one(load_image(grey)[:, :, 0]), grey_vec, atol=1e-6)
 
 
 @pytest.mark.data
 def test_pil_images(verifier: FaceVerifier, bush: Path) -> None:
     Image = pytest.importorskip("PIL.Image", reason="Pillow not installed")
-    ref = verifier.embed(bush)
+    ref = verifier.embed_one(bush)
     rgb = load_image(bush)
-    np.testing.assert_allclose(verifier.embed(Image.fromarray(rgb)), ref, atol=1e-6)
+    np.testing.assert_allclose(verifier.embed_one(Image.fromarray(rgb)), ref, atol=1e-6)
     with Image.open(bush) as opened:  # Pillow's JPEG decoder, not OpenCV's
-        assert float(verifier.embed(opened) @ ref) > 0.99
+        assert float(verifier.embed_one(opened) @ ref) > 0.99
     rgba = Image.fromarray(rgb).convert("RGBA")
-    np.testing.assert_allclose(verifier.embed(rgba), ref, atol=1e-6)
+    np.testing.assert_allclose(verifier.embed_one(rgba), ref, atol=1e-6)
     grey = Image.fromarray(rgb).convert("L")
-    assert float(verifier.embed(grey) @ ref) > 0.9
+    assert float(verifier.embed_one(grey) @ ref) > 0.9
     assert len(verifier.detect(Image.fromarray(rgb).convert("P"))) >= 1
     assert len(verifier.detect(Image.fromarray(rgb).convert("CMYK"))) >= 1
     sixteen = Image.fromarray(rgb[:, :, 1].astype(np.uint16) * 257)
     assert sixteen.mode == "I;16"
-    assert float(verifier.embed(sixteen) @ verifier.embed(rgb[:, :, 1])) > 0.9999
+    assert float(verifier.embed_one(sixteen) @ verifier.embed_one(rgb[:, :, 1])) > 0.9999
 
 
 @pytest.mark.data
 def test_exif_rotated_jpeg_comes_upright(verifier: FaceVerifier, bush: Path) -> None:
     rgb = load_image(bush)
     data = _exif_rotated_jpeg(rgb)
-    ref = verifier.embed(bush)
+    ref = verifier.embed_one(bush)
     upright = load_image(data)
     assert upright.shape == rgb.shape
     faces = verifier.detect(data)
     assert faces and faces[0].quality is not None and abs(faces[0].quality.roll) < 20
-    assert float(verifier.embed(data) @ ref) > 0.9
+    assert float(verifier.embed_one(data) @ ref) > 0.9
     # the same file through PIL: exif_transpose applied
     Image = pytest.importorskip("PIL.Image", reason="Pillow not installed")
     with Image.open(io.BytesIO(data)) as opened:
         assert opened.size == (rgb.shape[0], rgb.shape[1])  # stored on its side
-        assert float(verifier.embed(opened) @ ref) > 0.9
+        assert float(verifier.embed_one(opened) @ ref) > 0.9
 
 
 def test_channel_order_is_checked() -> None:
@@ -258,10 +259,10 @@ def test_typed_errors(verifier: FaceVerifier, bush: Path, powell: Path) -> None:
     with pytest.raises(MultipleFacesError, match="2 faces found") as many:
         FaceVerifier(policy="error").verify(two, bush)
     assert many.value.count == 2
-    picked = verifier.embed(two)  # "largest": one of the two, not an error
+    picked = verifier.embed_one(two)  # "largest": one of the two, not an error
     # (0.96, not 1: the wide image is shrunk twice as much into the detector's input, so its landmarks
     # are a little less exact than in the single photo)
-    assert max(float(picked @ verifier.embed(bush)), float(picked @ verifier.embed(powell))) > 0.9
+    assert max(float(picked @ verifier.embed_one(bush)), float(picked @ verifier.embed_one(powell))) > 0.9
 
     with pytest.raises(FaceDtypeError, match="uint8"):
         verifier.embed(np.zeros((2, 112, 112, 3), np.float32))
@@ -289,7 +290,7 @@ def test_quality_gate_refuses_a_tiny_face(verifier: FaceVerifier, bush: Path) ->
 
     blurred = cv2.GaussianBlur(load_image(bush), (0, 0), 3.0)
     with pytest.raises(LowQualityError) as soft:
-        verifier.embed(blurred, "blurred.jpg")
+        verifier.embed_one(blurred, "blurred.jpg")
     assert soft.value.reasons[0].startswith("face too blurred") and "blurred.jpg" in str(soft.value)
 
 
@@ -334,12 +335,12 @@ _OFFLINE = textwrap.dedent(
 
     a, b, c, db = sys.argv[1:5]
     verifier = FaceVerifier()
-    assert verifier.verify(a, b).same, "two photos of one person"
-    assert not verifier.verify(a, c).same, "photos of two people"
+    assert verifier.verify(a, b).accepted, "two photos of one person"
+    assert not verifier.verify(a, c).accepted, "photos of two people"
     with Gallery(db, ModelInfo.from_card(verifier.embedder.card)) as gallery:
-        gallery.enroll("first", np.stack([verifier.embed(a)]))
-        gallery.enroll("second", verifier.embed(c))
-        best = gallery.identify(verifier.embed(b), threshold=verifier.threshold()[0])[0]
+        gallery.enroll("first", verifier.embed(a))
+        gallery.enroll("second", verifier.embed_one(c))
+        best = gallery.identify(verifier.embed_one(b), threshold=verifier.threshold().value)[0]
     assert best.name == "first" and best.accepted, best
     print("OK")
     """

@@ -46,8 +46,8 @@ def test_verify_real_photos(shared_data: Path, tmp_path: Path, capsys: pytest.Ca
     b = _lfw_photo(shared_data, "Colin_Powell", 38)
     assert main(["verify", str(a), str(a), "--json"]) == EXIT_OK
     same = json.loads(capsys.readouterr().out)
-    assert same["same"] and same["score"] > 0.99 and same["operating_point"] == "far_1e-03"
-    assert same["threshold"] == pytest.approx(FaceVerifier().threshold(1e-3)[0])
+    assert same["accepted"] and same["score"] > 0.99 and same["operating_point"] == "far_1e-03"
+    assert same["threshold"] == pytest.approx(FaceVerifier().threshold(1e-3).value)
     # a threshold no two different people's photos reach: the decision and exit status follow it
     assert main(["verify", str(a), str(b), "--threshold", "0.999"]) == 1
     assert "different people" in capsys.readouterr().out

@@ -759,14 +759,14 @@ def run_case(verifier: Any, op: str, source: Any, order: str) -> str:
     size = verifier.embedder.embedding_size
     try:
         if op == "aligned":
-            n = len(source) if getattr(source, "ndim", 0) == 4 else None
+            n = len(source) if getattr(source, "ndim", 0) == 4 else 1  # a 3-D array is one photo
             why = _check_embeddings(verifier.embed(source), n, size)
             if why:
                 raise BadOutput(why)
             return "ok"
         outcome = "ok"
         try:
-            why = _check_embeddings(verifier.embed(source, "fuzz", channel_order=order), None, size)
+            why = _check_embeddings(verifier.embed_one(source, "fuzz", channel_order=order), None, size)
             if why:
                 raise BadOutput(why)
         except (MultipleFacesError, LowQualityError) as exc:

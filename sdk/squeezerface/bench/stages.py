@@ -191,7 +191,7 @@ def measure_squeezerface(cfg: BenchConfig, images: Sequence[ImageSpec], progress
             run.notes.append(f"end_to_end skipped: verify failed on these photos: {exc}")
         else:
             run.notes.append(
-                f"verify(A, B): cosine {match.score:.4f}, same={match.same} ({match.operating_point})"
+                f"verify(A, B): cosine {match.score:.4f}, accepted={match.accepted} ({match.operating_point})"
             )
             record("end_to_end", lambda: verifier.verify(data[0], data[1]))
     else:
