@@ -10,7 +10,9 @@ Regenerate the reference (only after a deliberate change of weights or alignment
 
 from __future__ import annotations
 
+import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import cv2
@@ -124,6 +126,31 @@ def test_weights_that_are_not_the_published_file_are_refused(tmp_path: Path) -> 
     assert err.value.path == str(fake.resolve())
     with pytest.raises(TeacherWeightsError, match="edgeface-xxs weights missing"):
         build_embedder("edgeface-xxs", teachers=tmp_path)
+
+
+def test_edgeface_without_torch_names_the_train_extra() -> None:
+    """In a process where torch cannot be imported, EdgeFace is a MissingExtraError naming `train`."""
+    if not TEACHERS_DIR.is_dir():
+        pytest.skip(f"../shared/teachers not found: looked for {TEACHERS_DIR} (third-party weights)")
+    code = textwrap.dedent(
+        f"""
+        import importlib.abc, sys
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("torch", "torchvision", "timm"):
+                    raise ImportError(f"blocked in this test: {{name}}")
+        sys.meta_path.insert(0, Block())
+        from squeezerface.embedders.base import build_embedder
+        from squeezerface.errors import MissingExtraError
+        try:
+            build_embedder("edgeface-xxs", teachers={str(TEACHERS_DIR)!r})
+        except MissingExtraError as exc:
+            print(exc.extra, "pip install" in str(exc))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["train", "True"]
 
 
 def _write_reference() -> None:
