@@ -166,9 +166,8 @@ class EdgeFaceEmbedder(PretrainedEmbedder):
         super().__init__(name, teachers, threads, locator)
         from squeezerface.embedders.edgeface import EDGEFACE_ARCHS, load_edgeface
 
-        self.net = load_edgeface(
-            self.path, EDGEFACE_ARCHS[name]
-        )  # names the `train` extra if torch is absent
+        # First torch use: a MissingExtraError naming the `train` extra when torch or timm is absent.
+        self.net = load_edgeface(self.path, EDGEFACE_ARCHS[name])
         import torch
 
         torch.set_num_threads(self.threads)
