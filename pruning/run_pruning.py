@@ -10,9 +10,10 @@ never looks at LFW, whose accuracy is only recorded.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ import torch
 
 from pruning.evaluate import aligned_lfw, lfw_report
 from pruning.faceset import FaceSet
+from pruning.loop import EpochBatches, LoopConfig, train_loop, warmup_cosine
 from pruning.model import SqueezerFaceNet, count_mflops, count_params, load_model, save_model
 from pruning.prune import (
     ActivationTaylorImportance,
@@ -32,15 +34,14 @@ from pruning.prune import (
 )
 from pruning.spec import ModelSpec
 from pruning.train import (
+    distill_batch_loss,
     distill_loss,
-    distill_step,
     epoch_batches,
     make_batch,
     open_run,
     teacher_validation,
     validate,
 )
-from squeezerface._progress import progress
 
 CRITERIA = ("taylor", "activation", "l1", "random", "none")
 """`none` is the control: the same fine-tuning schedule with nothing removed, so a curve can be read
@@ -62,14 +63,23 @@ def make_importance(name: str, seed: int):
     raise ValueError(f"unknown criterion {name!r}; use one of {', '.join(CRITERIA)}")
 
 
-def _batches(fs: FaceSet, centre: np.ndarray, batch: int, seed: int, stream: int):
-    """An endless, seeded stream of augmented training batches (stream separates uses of the same seed)."""
+def _stream_batches(fs: FaceSet, centre: np.ndarray, batch: int, seed: int, stream: int) -> EpochBatches:
+    """Seeded training batches as `make_batch(step)`: epoch after epoch of the stream's own order (stream
+    separates uses of the same seed)."""
     train_idx = fs.indices(0)
-    epoch = 0
-    while True:
-        for idx in epoch_batches(train_idx, batch, seed + 1000 * stream, epoch):
-            yield make_batch(fs, idx, centre, seed + 1000 * stream, epoch)
-        epoch += 1
+    stream_seed = seed + 1000 * stream
+
+    def open_epoch(epoch: int, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        batches = epoch_batches(train_idx, batch, stream_seed, epoch)
+        return (make_batch(fs, idx, centre, stream_seed, epoch) for idx in batches[start:])
+
+    return EpochBatches(open_epoch, len(epoch_batches(train_idx, batch, stream_seed, 0)))
+
+
+def _batches(fs: FaceSet, centre: np.ndarray, batch: int, seed: int, stream: int) -> Iterator[tuple]:
+    """The same batches as an endless iterator (what gradient accumulation for scoring reads)."""
+    make = _stream_batches(fs, centre, batch, seed, stream)
+    return (make(step) for step in itertools.count())
 
 
 def finetune(
@@ -83,18 +93,24 @@ def finetune(
     stream: int,
     show_progress: bool,
 ) -> float:
-    """`steps` AdamW steps of distillation with cosine-decayed lr (a fresh optimiser: pruning made new
-    parameters). Returns the mean loss."""
-    model.train()
+    """`steps` AdamW steps of distillation with cosine-decayed lr on the shared loop (a fresh optimiser:
+    pruning made new parameters; no checkpoint: a rerun resumes after the last finished pruning step).
+    Returns the mean loss."""
+    if steps < 1:
+        model.eval()
+        return float("nan")
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
-    losses = []
-    stream_iter = _batches(fs, centre, batch, seed, stream)
-    for k in progress(range(steps), steps, "fine-tuning", show_progress):
-        x, t = next(stream_iter)
-        lr_k = lr * 0.5 * (1 + np.cos(np.pi * k / steps))
-        losses.append(distill_step(model, opt, x, t, lr_k, relational=1.0, bf16=True, channels_last=True))
+    state = train_loop(
+        model,
+        opt,
+        warmup_cosine(opt, 0, steps),
+        None,
+        LoopConfig(total_steps=steps, eval_every=steps, show_progress=show_progress),
+        _stream_batches(fs, centre, batch, seed, stream),
+        lambda b: distill_batch_loss(model, b[0], b[1], relational=1.0, bf16=True, channels_last=True),
+    )
     model.eval()
-    return float(np.mean(losses)) if losses else float("nan")
+    return float(state.history[-1]["loss"])
 
 
 def run(args: argparse.Namespace) -> list[dict]:

@@ -4,9 +4,10 @@ Loss: cosine distance to the teacher's *centred* embedding (see `FaceSet.target_
 term matching the batch's student similarity matrix to the teacher's, so the student learns the distances
 between faces that verification uses, not only each face's direction.
 
-Resumable: a checkpoint (model, optimiser, schedule, epoch, step) is written at the end of every epoch and
-every `--checkpoint-minutes`; `--resume` continues from it exactly (batch order and augmentation are
-functions of (seed, epoch, index)). Model selection: the epoch with the best validation accuracy on pairs
+Runs on the shared loop (`pruning.loop`: atomic checkpoints, a torch warm-up + cosine scheduler). Resumable:
+a checkpoint (model, optimiser, scheduler, step) is written at the end of every epoch and every
+`--checkpoint-minutes`; a rerun continues from it exactly (batch order and augmentation are functions of
+(seed, epoch, index)). Model selection: the epoch with the best validation accuracy on pairs
 of held-out celeba_wild identities; its weights are saved as `best.safetensors` + `best.json`.
 
 Runs under `torchrun --nproc_per_node=N` with DistributedDataParallel (gloo on CPU, nccl on GPUs): each
@@ -19,7 +20,6 @@ import argparse
 import json
 import math
 import os
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,9 +31,9 @@ import torch.nn.functional as F
 
 from pruning.config_flags import add_config_flags
 from pruning.faceset import FaceSet, augment, centre_crop, centred, sample_rng, to_input
+from pruning.loop import CheckpointSaver, EpochBatches, LoopConfig, train_loop, warmup_cosine
 from pruning.model import SqueezerFaceNet, count_mflops, count_params, load_model, save_model
 from pruning.spec import ModelSpec
-from squeezerface._progress import progress
 from squeezerface.datasets import LabeledImage, make_pairs
 from squeezerface.metrics import k_fold_accuracy
 
@@ -70,6 +70,23 @@ def distill_loss(student: torch.Tensor, teacher: torch.Tensor, relational: float
     return loss
 
 
+def distill_batch_loss(
+    net: torch.nn.Module,
+    x: torch.Tensor,
+    t: torch.Tensor,
+    relational: float,
+    bf16: bool,
+    channels_last: bool,
+) -> torch.Tensor:
+    """The distillation loss of one batch of inputs `x` against teacher targets `t` (the loss `train` and
+    the pruning fine-tune give the shared loop)."""
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        s = net(x)
+    return distill_loss(s, t, relational)
+
+
 def distill_step(
     net: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -80,14 +97,11 @@ def distill_step(
     bf16: bool,
     channels_last: bool,
 ) -> float:
-    """One optimiser step of distillation at learning rate `lr`; returns the loss."""
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
+    """One bare optimiser step at learning rate `lr`, for the throughput benchmark
+    (benchmarks/train_throughput.py) that times steps without a loop around them; returns the loss."""
     for group in optimizer.param_groups:
         group["lr"] = lr
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        s = net(x)
-    loss = distill_loss(s, t, relational)
+    loss = distill_batch_loss(net, x, t, relational, bf16, channels_last)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -192,118 +206,94 @@ def open_run(faces: str | Path, out: str | Path, seed: int, threads: int) -> tup
     return out, fs, fs.target_centre(), validation_pairs(fs, seed=0)
 
 
-def train(cfg: TrainConfig, show_progress: bool = True) -> dict:
-    """Train (or resume) and return the summary of the best epoch."""
-    rank, world = _dist_env()
-    out, fs, centre, pairs = open_run(cfg.faces, cfg.out, cfg.seed, cfg.threads)
-    train_idx = fs.indices(0)
-    if cfg.limit_train:
-        train_idx = train_idx[: cfg.limit_train]
+def step_batches(
+    fs: FaceSet, train_idx: np.ndarray, centre: np.ndarray, cfg: TrainConfig, rank: int, world: int
+) -> EpochBatches:
+    """`make_batch(step)` for the loop: epoch `step // steps_per_epoch`, batch `step % steps_per_epoch` of
+    this rank's seeded epoch order, so a resumed run sees the batches it would have seen."""
 
+    def open_epoch(epoch: int, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        batches = epoch_batches(train_idx, cfg.batch, cfg.seed, epoch, rank, world)
+        return (make_batch(fs, idx, centre, cfg.seed, epoch) for idx in batches[start:])
+
+    return EpochBatches(open_epoch, len(epoch_batches(train_idx, cfg.batch, cfg.seed, 0, rank, world)))
+
+
+def build_model(cfg: TrainConfig) -> SqueezerFaceNet:
+    """A fresh SqueezerFaceNet of `cfg.spec`, or the saved model `cfg.init` (fine-tuning a pruned one)."""
     if cfg.init:
         model = load_model(cfg.init, normalize=False)
     else:
         model = SqueezerFaceNet(ModelSpec.from_text(cfg.spec), normalize=False)
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    return model.to(memory_format=torch.channels_last) if cfg.channels_last else model
+
+
+@dataclass
+class EpochLog:
+    """Rank 0's log: one JSON line per epoch in <out>/log.jsonl, also printed."""
+
+    path: Path
+
+    def __call__(self, record: dict) -> None:
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        print(json.dumps(record))
+
+
+def train(cfg: TrainConfig, show_progress: bool = True) -> dict:
+    """Train (or resume) and return the summary of the best epoch."""
+    rank, world = _dist_env()
+    out, fs, centre, pairs = open_run(cfg.faces, cfg.out, cfg.seed, cfg.threads)
+    train_idx = fs.indices(0)[: cfg.limit_train or None]
+    model = build_model(cfg)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = len(epoch_batches(train_idx, cfg.batch, cfg.seed, 0, rank, world))
-    total_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
-
-    def lr_at(step: int) -> float:
-        if step < cfg.warmup_steps:
-            return cfg.lr * (step + 1) / cfg.warmup_steps
-        frac = (step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps)
-        return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
-
-    ckpt_path = out / "checkpoint.pt"
-    state = {"epoch": 0, "step": 0, "best": None, "minutes": 0.0}
-    if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, weights_only=True)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        state = json.loads(ckpt["state"])
-        if rank == 0:
-            print(f"resuming from {ckpt_path}: epoch {state['epoch']}, step {state['step']}")
-    net: torch.nn.Module = model
-    if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model)
-
-    log = (out / "log.jsonl").open("a") if rank == 0 else None
+    batches = step_batches(fs, train_idx, centre, cfg, rank, world)
+    per_epoch = batches.steps_per_epoch
+    schedule_steps = cfg.max_steps or cfg.epochs * per_epoch
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    saver = CheckpointSaver(out / "checkpoint.pt")
     if rank == 0:
         (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+        if saver.path.exists():
+            print(f"resuming from {saver.path}")
+    loop = LoopConfig(
+        total_steps=min(schedule_steps, cfg.epochs * per_epoch),
+        eval_every=per_epoch,
+        checkpoint_minutes=cfg.checkpoint_minutes,
+        show_progress=show_progress,
+        steps_per_epoch=per_epoch,
+        samples_per_step=cfg.batch * world,
+        loss_key="train_loss",
+        is_main=rank == 0,
+    )
 
-    def save_checkpoint() -> None:
-        if rank != 0:
-            return
-        tmp = ckpt_path.with_suffix(".tmp")
-        torch.save(
-            {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": json.dumps(state)},
-            tmp,
-        )
-        tmp.replace(ckpt_path)  # atomic: a crash never leaves a half-written checkpoint
+    def on_best(record: dict) -> None:
+        val = {k: v for k, v in record.items() if k.startswith("val_")}
+        save_model(model, out / "best", val=val, epoch=record["epoch"], seed=cfg.seed)
 
-    started = time.monotonic() - state["minutes"] * 60
-    last_ckpt = time.monotonic()
-    step = state["step"]
-    for epoch in range(state["epoch"], cfg.epochs):
-        batches = epoch_batches(train_idx, cfg.batch, cfg.seed, epoch, rank, world)
-        skip = step - epoch * steps_per_epoch  # batches of this epoch already done before a resume
-        net.train()
-        seen, loss_sum, t0 = 0, 0.0, time.monotonic()
-        it: Iterator = iter(batches[max(0, skip) :])
-        for idx in progress(
-            it, len(batches) - max(0, skip), f"epoch {epoch + 1}/{cfg.epochs}", show_progress and rank == 0
-        ):
-            x, t = make_batch(fs, idx, centre, cfg.seed, epoch)
-            loss = distill_step(
-                net, optimizer, x, t, lr_at(step), cfg.relational, cfg.bf16, cfg.channels_last
-            )
-            step += 1
-            seen += len(idx)
-            loss_sum += loss * len(idx)
-            state["step"] = step
-            if time.monotonic() - last_ckpt > cfg.checkpoint_minutes * 60:
-                state["minutes"] = (time.monotonic() - started) / 60
-                save_checkpoint()
-                last_ckpt = time.monotonic()
-            if cfg.max_steps and step >= cfg.max_steps:
-                break
-        state["epoch"] = epoch + 1
-        state["minutes"] = (time.monotonic() - started) / 60
-        if rank == 0:
-            metrics = validate(model, fs, centre, pairs)
-            record = {
-                "epoch": epoch + 1,
-                "step": step,
-                "train_loss": loss_sum / max(1, seen),
-                "images_per_s": seen * world / max(1e-9, time.monotonic() - t0),
-                "lr": lr_at(step),
-                "minutes": round(state["minutes"], 2),
-                **metrics,
-            }
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-            print(json.dumps(record))
-            if state["best"] is None or metrics["val_accuracy"] > state["best"]["val_accuracy"]:
-                state["best"] = record
-                save_model(model, out / "best", val=metrics, epoch=epoch + 1, seed=cfg.seed)
-        save_checkpoint()
-        if cfg.max_steps and step >= cfg.max_steps:
-            break
+    state = train_loop(
+        model,
+        optimizer,
+        warmup_cosine(optimizer, cfg.warmup_steps, schedule_steps),
+        saver,
+        loop,
+        batches,
+        lambda b: distill_batch_loss(net, b[0], b[1], cfg.relational, cfg.bf16, cfg.channels_last),
+        lambda: validate(model, fs, centre, pairs),
+        on_best,
+        EpochLog(out / "log.jsonl"),
+    )
     if rank == 0:
-        save_model(model, out / "last", epoch=state["epoch"], seed=cfg.seed)
-        log.close()
-    summary = {
-        "best": state["best"],
-        "params": count_params(model),
-        "mflops": round(count_mflops(model), 2),
-        "minutes": round(state["minutes"], 2),
-    }
+        save_model(model, out / "last", epoch=math.ceil(state.step / per_epoch), seed=cfg.seed)
     if dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
-    return summary
+    return {
+        "best": state.best,
+        "params": count_params(model),
+        "mflops": round(count_mflops(model), 2),
+        "minutes": round(state.minutes, 2),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,8 +7,9 @@ Targets (anchor-free, one prior per location): a face is assigned to the strides
 (always at least the nearest one); the ring of locations around those is left out of the score loss, and
 every other location, inside a face or not, is background. Losses: sigmoid focal loss on the score over
 every location outside ignore regions and rings (normalised by the number of positives), smooth L1 on box
-(centre offset, log size) and on the 5 landmarks, both in units of the stride. Resumable: a checkpoint
-every epoch and every `--checkpoint-minutes`; `--resume` continues exactly (canvases are functions of
+(centre offset, log size) and on the 5 landmarks, both in units of the stride. Runs on the shared loop
+(`pruning.loop`: atomic checkpoints, a torch warm-up + cosine scheduler). Resumable: a checkpoint every
+epoch and every `--checkpoint-minutes`; `--resume` continues exactly (canvases are functions of
 (seed, epoch, index)).
 """
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,7 +35,7 @@ from pruning.detector.model import (
     count_params,
     save_detector,
 )
-from squeezerface._progress import progress
+from pruning.loop import CheckpointSaver, EpochBatches, LoopConfig, train_loop, warmup_cosine
 from squeezerface.detect import priors as grid
 
 SCALE_RANGES = {8: (12.0, 80.0), 16: (32.0, 160.0), 32: (64.0, 1e9)}
@@ -178,14 +178,30 @@ def detection_loss(
     return total, {"cls": float(l_cls.detach()), "box": float(l_box.detach()), "lm": float(l_lm.detach())}
 
 
-def _lr(cfg: DetTrainConfig, step: int, total: int) -> float:
-    warm = 300
-    if step < warm:
-        return cfg.lr * (step + 1) / warm
-    return cfg.lr * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(total - warm, 1)))
+WARMUP_STEPS = 300
+
+
+def canvas_batches(data: ComposedCanvases, cfg: DetTrainConfig) -> EpochBatches:
+    """`make_batch(step)` over one DataLoader per epoch (canvases are functions of (seed, epoch, index), so
+    an epoch reopened at batch `start` after a resume yields the batches it would have)."""
+    per_epoch = cfg.samples_per_epoch // cfg.batch
+
+    def open_epoch(epoch: int, start: int) -> torch.utils.data.DataLoader:
+        data.epoch = epoch  # set before the loader starts: workers copy the dataset
+        return torch.utils.data.DataLoader(
+            torch.utils.data.Subset(data, range(start * cfg.batch, per_epoch * cfg.batch)),
+            batch_size=cfg.batch,
+            num_workers=cfg.workers,
+            persistent_workers=False,
+            drop_last=True,
+        )
+
+    return EpochBatches(open_epoch, per_epoch)
 
 
 def train(cfg: DetTrainConfig, resume: bool = False, show_progress: bool = True) -> dict:
+    """Train on the shared loop (`pruning.loop`): checkpoints every epoch and every `checkpoint_minutes`,
+    `resume` continues from <out>/checkpoint.pt, the final weights and per-epoch losses go to <out>/final."""
     torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -193,77 +209,38 @@ def train(cfg: DetTrainConfig, resume: bool = False, show_progress: bool = True)
     model = TinyFaceDetector(DetectorSpec.from_text(cfg.spec))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     photos = load_photos(Path(cfg.labels), "train")
-    data = ComposedCanvases(photos, cfg)
-    steps_per_epoch = cfg.samples_per_epoch // cfg.batch
-    total = steps_per_epoch * cfg.epochs
-    state = {"epoch": 0, "step": 0, "minutes": 0.0, "log": []}
-    ckpt = out / "checkpoint.pt"
-    if resume and ckpt.exists():
-        saved = torch.load(ckpt, weights_only=False)
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["opt"])
-        state = saved["state"]
-    start = time.monotonic() - state["minutes"] * 60
-    last_ckpt = time.monotonic()
-
-    def checkpoint() -> None:
-        state["minutes"] = (time.monotonic() - start) / 60
-        torch.save(
-            {"model": model.state_dict(), "opt": opt.state_dict(), "state": state, "config": asdict(cfg)},
-            ckpt,
-        )
-
-    while state["epoch"] < cfg.epochs:
-        data.epoch = state["epoch"]
-        skip = state["step"] - state["epoch"] * steps_per_epoch  # steps already done in this epoch
-        sampler = list(range(skip * cfg.batch, steps_per_epoch * cfg.batch))
-        loader = torch.utils.data.DataLoader(
-            torch.utils.data.Subset(data, sampler),
-            batch_size=cfg.batch,
-            num_workers=cfg.workers,
-            persistent_workers=False,
-            drop_last=True,
-        )
-        model.train()
-        sums: dict[str, float] = {}
-        n = 0
-        for batch in progress(loader, len(loader), f"epoch {state['epoch'] + 1}/{cfg.epochs}", show_progress):
-            for g in opt.param_groups:
-                g["lr"] = _lr(cfg, state["step"], total)
-            loss, parts = detection_loss(model(batch["x"]), batch)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
-            state["step"] += 1
-            n += 1
-            for k, v in parts.items():
-                sums[k] = sums.get(k, 0.0) + v
-            if time.monotonic() - last_ckpt > cfg.checkpoint_minutes * 60:
-                checkpoint()
-                last_ckpt = time.monotonic()
-            if cfg.max_steps is not None and state["step"] >= cfg.max_steps:
-                break
-        state["log"].append({"epoch": state["epoch"] + 1, **{k: v / max(n, 1) for k, v in sums.items()}})
-        state["epoch"] += 1
-        checkpoint()
-        if cfg.max_steps is not None and state["step"] >= cfg.max_steps:
-            break
+    batches = canvas_batches(ComposedCanvases(photos, cfg), cfg)
+    per_epoch = batches.steps_per_epoch
+    total = per_epoch * cfg.epochs
+    loop = LoopConfig(
+        total_steps=min(total, cfg.max_steps) if cfg.max_steps is not None else total,
+        eval_every=per_epoch,
+        checkpoint_minutes=cfg.checkpoint_minutes,
+        show_progress=show_progress,
+        steps_per_epoch=per_epoch,
+        clip_grad_norm=5.0,
+        resume=resume,
+    )
+    state = train_loop(
+        model,
+        opt,
+        warmup_cosine(opt, WARMUP_STEPS, total),
+        CheckpointSaver(out / "checkpoint.pt"),
+        loop,
+        batches,
+        lambda batch: detection_loss(model(batch["x"]), batch),
+    )
     model.eval()
     save_detector(
         model,
         out / "final",
         config=asdict(cfg),
         train_photos=len(photos),
-        steps=state["step"],
-        minutes=round((time.monotonic() - start) / 60, 2),
-        log=state["log"],
+        steps=state.step,
+        minutes=round(state.minutes, 2),
+        log=state.history,
     )
-    return {
-        "params": count_params(model),
-        "steps": state["step"],
-        "minutes": round((time.monotonic() - start) / 60, 2),
-    }
+    return {"params": count_params(model), "steps": state.step, "minutes": round(state.minutes, 2)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

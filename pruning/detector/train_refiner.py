@@ -9,7 +9,8 @@ scale, shift, plus independent noise per point, about the size of the detector's
 refiner's crop is cut with the disturbed points exactly as the runtime cuts it (`squeezerface.landmarks`),
 and the target is where the teacher's points fall in that crop. Loss: L1 on the offsets. The held-out
 split (identities and photos the detector never trained on) is scored every epoch with fixed disturbances:
-NME before and after refinement, reported, never used to pick anything. Resumable per epoch.
+NME before and after refinement, reported, never used to pick anything. Runs on the shared loop
+(`pruning.loop`); resumable per epoch.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,6 +29,7 @@ import torch
 from pruning.config_flags import parse_resumable
 from pruning.detector.refiner import LandmarkRefinerNet, RefinerSpec, save_refiner
 from pruning.detector.train import load_photos
+from pruning.loop import CheckpointSaver, LoopConfig, train_loop, warmup_cosine
 from squeezerface._progress import progress
 from squeezerface.align import alignment_matrix, template
 from squeezerface.landmarks import CROP, OFFSET_UNIT, crop_face
@@ -125,7 +126,42 @@ def held_out_nme(
     return {"nme_before": float(before.mean()), "nme_after": float(after.mean())}
 
 
+class RefinerBatches:
+    """`make_batch(step)` for the loop. An epoch's samples come from one generator seeded by (seed, epoch)
+    and drawn in order, as they always were; a step out of order (after a resume) reopens its epoch and
+    draws through the batches before it, so a resumed run sees exactly the batches it would have seen."""
+
+    def __init__(self, crops: np.ndarray, truths: np.ndarray, cfg: RefinerTrainConfig) -> None:
+        self.crops, self.truths, self.cfg = crops, truths, cfg
+        self.steps_per_epoch = len(crops) // cfg.batch
+        self.rng = np.random.default_rng()
+        self.order = np.arange(0)
+        self.epoch, self.next = -1, 0
+
+    def _open(self, epoch: int) -> None:
+        self.rng = np.random.default_rng([self.cfg.seed, epoch])  # an epoch's samples depend on it alone
+        self.order = self.rng.permutation(len(self.crops))
+        self.epoch, self.next = epoch, 0
+
+    def _draw(self) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = self.order[self.next * self.cfg.batch : (self.next + 1) * self.cfg.batch]
+        samples = [make_sample(self.crops[i], self.truths[i], self.cfg, self.rng, augment=True) for i in idx]
+        self.next += 1
+        x = to_tensor(np.stack([s[0] for s in samples]))
+        return x, torch.from_numpy(np.stack([s[1] for s in samples]))
+
+    def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch, b = divmod(step, self.steps_per_epoch)
+        if epoch != self.epoch or b < self.next:
+            self._open(epoch)
+        while self.next < b:
+            self._draw()
+        return self._draw()
+
+
 def train(cfg: RefinerTrainConfig, resume: bool = False, show_progress: bool = True) -> dict:
+    """Train on the shared loop (`pruning.loop`, a torch cosine scheduler): the held-out NME is recorded
+    and a checkpoint saved at the end of every epoch; `resume` continues from <out>/checkpoint.pt."""
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
@@ -134,60 +170,45 @@ def train(cfg: RefinerTrainConfig, resume: bool = False, show_progress: bool = T
     test_crops, test_truths = loose_faces(Path(cfg.labels), "test", show_progress)
     model = LandmarkRefinerNet(RefinerSpec.from_text(cfg.spec))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = len(crops) // cfg.batch
-    total = steps_per_epoch * cfg.epochs
-    state: dict = {"epoch": 0, "step": 0, "minutes": 0.0, "log": []}
-    ckpt = out / "checkpoint.pt"
-    if resume and ckpt.exists():
-        saved = torch.load(ckpt, weights_only=False)
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["opt"])
-        state = saved["state"]
-    start = time.monotonic() - state["minutes"] * 60
-    while state["epoch"] < cfg.epochs:
-        rng = np.random.default_rng([cfg.seed, state["epoch"]])  # an epoch's samples depend on it alone
-        order = rng.permutation(len(crops))
-        model.train()
-        loss_sum = 0.0
-        steps = range(steps_per_epoch)
-        for b in progress(steps, len(steps), f"epoch {state['epoch'] + 1}/{cfg.epochs}", show_progress):
-            idx = order[b * cfg.batch : (b + 1) * cfg.batch]
-            samples = [make_sample(crops[i], truths[i], cfg, rng, augment=True) for i in idx]
-            x = to_tensor(np.stack([s[0] for s in samples]))
-            y = torch.from_numpy(np.stack([s[1] for s in samples]))
-            for g in opt.param_groups:
-                g["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * state["step"] / max(total, 1)))
-            loss = torch.nn.functional.l1_loss(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += loss.item()
-            state["step"] += 1
-            if cfg.max_steps is not None and state["step"] >= cfg.max_steps:
-                break
+    batches = RefinerBatches(crops, truths, cfg)
+    per_epoch = batches.steps_per_epoch
+    total = per_epoch * cfg.epochs
+    loop = LoopConfig(
+        total_steps=min(total, cfg.max_steps) if cfg.max_steps is not None else total,
+        eval_every=per_epoch,
+        checkpoint_minutes=math.inf,  # per epoch only, as before
+        show_progress=show_progress,
+        steps_per_epoch=per_epoch,
+        resume=resume,
+    )
+
+    def evaluate() -> dict[str, float]:
         model.eval()
-        row = {"epoch": state["epoch"] + 1, "loss": loss_sum / max(b + 1, 1)}
-        row.update(held_out_nme(model, test_crops, test_truths, cfg))
-        state["log"].append(row)
-        state["epoch"] += 1
-        state["minutes"] = (time.monotonic() - start) / 60
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "state": state}, ckpt)
-        if show_progress:
-            print(json.dumps(row), flush=True)
-        if cfg.max_steps is not None and state["step"] >= cfg.max_steps:
-            break
-    minutes = round((time.monotonic() - start) / 60, 2)
+        return held_out_nme(model, test_crops, test_truths, cfg)
+
+    state = train_loop(
+        model,
+        opt,
+        warmup_cosine(opt, 0, total),
+        CheckpointSaver(out / "checkpoint.pt"),
+        loop,
+        batches,
+        lambda b: torch.nn.functional.l1_loss(model(b[0]), b[1]),
+        evaluate,
+        on_record=lambda row: print(json.dumps(row), flush=True) if show_progress else None,
+    )
+    minutes = round(state.minutes, 2)
     save_refiner(
         model,
         out / "final",
         config=asdict(cfg),
         train_faces=len(crops),
         test_faces=len(test_crops),
-        steps=state["step"],
+        steps=state.step,
         minutes=minutes,
-        log=state["log"],
+        log=state.history,
     )
-    return {"train_faces": len(crops), "steps": state["step"], "minutes": minutes, **state["log"][-1]}
+    return {**state.history[-1], "train_faces": len(crops), "steps": state.step, "minutes": minutes}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
