@@ -33,7 +33,8 @@ every person wholly (all templates) or not at all, hold every enrolment the chil
 that it saw forgotten. Finally, --corrupt-files copies of a gallery with random bytes overwritten must open
 with a typed error (file left byte for byte) or work.
 
-The fuzz recipes and workers live in `squeezerface.bench.fuzz`, the gallery harness in
+The fuzz recipes and workers live in `squeezerface.bench.fuzz` (`RECIPES`: one small function per kind,
+looked up by `build_case`; `FUZZ_KINDS`: their weights), the gallery harness in
 `squeezerface.bench.gallery_stress` (the tests use the same code); this file is the command and the report.
 
 Writes `NAME.json` and `NAME.md` to --out, with the acceptance figures: fuzz_cases, typed_errors, crashes,

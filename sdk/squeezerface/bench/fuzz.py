@@ -23,6 +23,7 @@ import traceback
 import zlib
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
@@ -512,187 +513,267 @@ def _odd_source(rng: np.random.Generator, assets: Assets) -> Any:
     return object()
 
 
-def build_case(recipe: dict[str, Any], assets: Assets) -> tuple[str, Any, str]:
-    """(operation, input, channel order) for a recipe: "image" (anything `embed` takes as an image) or
-    "aligned" (a batch for `embed` as aligned faces)."""
+@dataclass
+class Draw:
+    """What every recipe starts from. `build_case` draws the photo and the channel order from the case's
+    generator first, in that order, before the recipe draws anything: a seed gives the case it always gave."""
+
+    rng: np.random.Generator
+    photo: np.ndarray
+    order: str
+    assets: Assets
+
+
+Case = tuple[str, Any, str]
+"""(operation, input, channel order): "image" (anything `embed` takes as an image), "aligned" (a batch for
+`embed` as aligned faces) or "selftest" (a harness self-check, not an input)."""
+
+_MAGIC_PREFIXES = (
+    b"",
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff",
+    b"RIFF\x00\x00\x00\x00WEBP",
+    b"II*\x00",
+    b"GIF89a",
+    b"BM",
+    b"P6\n",
+    b"#?RADIANCE\n",
+    b"\x00\x00\x00\x0cjP  \r\n\x87\n",
+    b"\xffO\xffQ",
+    b"\x00\x00\x00\x18ftypavif",
+)
+"""Random bytes start with nothing or with a real format's magic number, so each decoder sees junk."""
+
+
+def _random_bytes(d: Draw) -> Case:
+    n = int(d.rng.choice([0, 1, 2, 8, 64, 512, 4096]))
+    prefix = _MAGIC_PREFIXES[int(d.rng.integers(12))]
+    return "image", prefix + bytes(d.rng.integers(0, 256, n, dtype=np.uint8)), d.order
+
+
+def _encoded(d: Draw) -> bytes:
+    """One of the assets' encodings (a format, then the full-size or the small photo)."""
+    fmt = str(d.rng.choice(list(d.assets.encoded)))
+    return d.assets.encoded[fmt][int(d.rng.integers(2))]
+
+
+def _truncated(d: Draw) -> Case:
+    data = _encoded(d)
+    return "image", data[: int(d.rng.integers(0, len(data)))], d.order
+
+
+def _bitflip(d: Draw) -> Case:
+    data = _encoded(d)
+    count = int(d.rng.choice([1, 2, 4, 16, 64]))
+    start = 0 if d.rng.random() < 0.5 else min(64, len(data) // 2)
+    return "image", _flip_bytes(data, d.rng, count, start=start), d.order
+
+
+def _header_bomb_case(d: Draw) -> Case:
+    return "image", _header_bomb(d.assets, d.rng), d.order
+
+
+def _compressed_bomb(d: Draw) -> Case:
+    return "image", d.assets.bomb(str(d.rng.choice(["tiff", "tiff_rgb", "jpeg_junk"]))), d.order
+
+
+def _png16(d: Draw) -> Case:
+    import cv2
+
+    channels = int(d.rng.choice([1, 3, 4]))
+    base = d.photo if channels != 1 else d.photo[:, :, 0]
+    if d.rng.random() < 0.5:
+        img = base.astype(np.uint16) * 257
+    else:
+        img = d.rng.integers(0, 65536, base.shape, dtype=np.uint16)
+    if channels == 4:
+        img = np.dstack([img, np.full(img.shape[:2], 65535, np.uint16)])
+    return "image", cv2.imencode(".png", img)[1].tobytes(), d.order
+
+
+def _cmyk_jpeg(d: Draw) -> Case:
+    cmyk = _pil(d.photo, "CMYK")
+    if d.rng.random() < 0.3:
+        return "image", cmyk, d.order
+    buf = io.BytesIO()
+    cmyk.save(buf, "JPEG", quality=int(d.rng.integers(5, 100)))
+    return "image", buf.getvalue(), d.order
+
+
+def _palette(d: Draw) -> Case:
+    from PIL import Image
+
+    pal = _pil(d.photo).convert("P", palette=Image.Palette.ADAPTIVE, colors=int(d.rng.integers(2, 257)))
+    form = int(d.rng.integers(3))
+    if form == 0:
+        return "image", pal, d.order
+    buf = io.BytesIO()
+    pal.save(buf, "PNG" if form == 1 else "GIF", transparency=int(d.rng.integers(0, 2)))
+    return "image", buf.getvalue(), d.order
+
+
+def _exif(d: Draw) -> Case:
+    return "image", _exif_jpeg(d.rng, d.photo), d.order
+
+
+_EXTREME_SIZES = ((1, 1), (1, 100000), (100000, 1), (2, 2), (3, 50000), (1, 3), (100000, 3))
+
+
+def _extreme_shape(d: Draw) -> Case:
+    h, w = _EXTREME_SIZES[int(d.rng.integers(7))]
+    channels = int(d.rng.choice([0, 1, 3, 4]))
+    arr = d.rng.integers(0, 256, (h, w) if channels == 0 else (h, w, channels), dtype=np.uint8)
+    if d.rng.random() < 0.4:
+        import cv2
+
+        return "image", cv2.imencode(".png", arr)[1].tobytes(), d.order
+    return "image", arr, d.order
+
+
+def _float_array(d: Draw) -> Case:
+    rng = d.rng
+    arr = d.photo.astype(str(rng.choice(["float32", "float64", "float16"]))) / 255.0
+    special = int(rng.integers(6))
+    if special == 1:
+        arr.flat[int(rng.integers(arr.size))] = np.nan
+    elif special == 2:
+        arr.flat[int(rng.integers(arr.size))] = np.inf * float(rng.choice([1, -1]))
+    elif special == 3:
+        arr = arr * float(rng.choice([255.0, -1.0, 1.0001, 1e30]))
+    elif special == 4:
+        arr = np.full(arr.shape, np.nan, arr.dtype)
+    return "image", arr, d.order
+
+
+def _wrong_dtype(d: Draw) -> Case:
+    shape = [(20, 20, 3), (20, 20), (5, 5, 4), (1, 112, 112, 3)][int(d.rng.integers(4))]
+    arr = _wrong_dtype_array(d.rng, shape)
+    return ("aligned" if arr.ndim == 4 else "image"), arr, d.order
+
+
+def _wrong_shape(d: Draw) -> Case:
+    arr = _odd_shape_array(d.rng, d.photo)
+    return ("aligned" if arr.ndim == 4 else "image"), arr, d.order
+
+
+def _aligned_variant(rng: np.random.Generator, batch: np.ndarray, n: int) -> np.ndarray:
+    """A batch of `n` aligned faces spoiled one of ten ways (0: left as it is)."""
+    variant = int(rng.integers(10))
+    if variant == 1 and n:
+        return np.clip(batch + rng.normal(0, 60, batch.shape), 0, 255).astype(np.uint8)
+    if variant == 2:
+        return batch.astype(str(rng.choice(["float32", "float64", "int64", "bool", "uint16", "int8"])))
+    if variant == 3:
+        return batch[:, : int(rng.integers(0, 112))]
+    if variant == 4:
+        return np.concatenate([batch, batch[..., :1]], axis=-1)
+    if variant == 5 and n:
+        batch = batch.astype(np.float32)
+        batch.flat[0] = np.nan
+        return batch
+    if variant == 6:
+        value = 0 if rng.random() < 0.5 else 255
+        return np.full((n, 112, 112, 3), value, np.uint8)
+    if variant == 7:
+        return batch.transpose(0, 2, 1, 3)  # non-contiguous
+    if variant == 8:
+        return rng.integers(0, 256, (max(n, 1), 112, 112, 3), dtype=np.uint8)
+    if variant == 9:
+        return batch[..., ::-1]
+    return batch
+
+
+def _aligned(d: Draw) -> Case:
+    face = d.assets.aligned[int(d.rng.integers(len(d.assets.aligned)))]
+    n = int(d.rng.choice([0, 1, 2, 3, 65, 130]))
+    batch = np.stack([face] * n) if n else np.zeros((0, 112, 112, 3), np.uint8)
+    return "aligned", _aligned_variant(d.rng, batch, n), d.order
+
+
+def _pil_mode(d: Draw) -> Case:
+    from PIL import Image
+
+    rng = d.rng
+    mode = str(rng.choice(_PIL_MODES))
+    base = d.photo if rng.random() < 0.8 else d.photo[:1, :1]
+    if mode == "F":
+        values = rng.random(base.shape[:2]).astype(np.float32) * float(rng.choice([1.0, 255.0, -1.0]))
+        if rng.random() < 0.3:
+            values.flat[0] = np.nan
+        return "image", Image.fromarray(values, mode="F"), d.order
+    if mode == "I" and rng.random() < 0.5:
+        values = rng.integers(-(2**31), 2**31 - 1, base.shape[:2], dtype=np.int64).astype(np.int32)
+        return "image", Image.fromarray(values, mode="I"), d.order
+    if mode == "I;16":
+        pil = Image.new("I;16", (base.shape[1], base.shape[0]))
+        pil.frombytes(rng.integers(0, 65536, base.shape[:2], dtype="<u2").tobytes())
+        return "image", pil, d.order
+    return "image", _pil(base, mode), d.order
+
+
+def _pil_lazy(d: Draw) -> Case:
+    from PIL import Image
+
+    rng = d.rng
+    fmt = str(rng.choice([f for f in ("jpg", "png", "gif", "tiff", "webp", "bmp") if f in d.assets.encoded]))
+    data = d.assets.encoded[fmt][int(rng.integers(2))]
+    if rng.random() < 0.5:
+        data = data[: int(rng.integers(len(data) // 2, len(data)))]
+    else:
+        data = _flip_bytes(data, rng, int(rng.integers(1, 30)), start=min(40, len(data) // 2))
+    try:
+        return "image", Image.open(io.BytesIO(data)), d.order  # decoded lazily, inside load_image
+    except Exception:  # PIL refuses at open: that is the caller's code, not the SDK's; use the bytes
+        return "image", data, d.order
+
+
+def _path(d: Draw) -> Case:
+    return "image", _path_case(d.rng, d.assets), d.order
+
+
+def _odd_source_case(d: Draw) -> Case:
+    return "image", _odd_source(d.rng, d.assets), d.order
+
+
+def _real_face_case(d: Draw) -> Case:
+    source, order = _real_face(d.rng, d.photo)  # the recipe picks its own channel order
+    return "image", source, order
+
+
+RECIPES: dict[str, Callable[[Draw], Case]] = {
+    "random_bytes": _random_bytes,
+    "truncated": _truncated,
+    "bitflip": _bitflip,
+    "header_bomb": _header_bomb_case,
+    "compressed_bomb": _compressed_bomb,
+    "png16": _png16,
+    "cmyk_jpeg": _cmyk_jpeg,
+    "palette": _palette,
+    "exif": _exif,
+    "extreme_shape": _extreme_shape,
+    "float_array": _float_array,
+    "wrong_dtype": _wrong_dtype,
+    "wrong_shape": _wrong_shape,
+    "aligned": _aligned,
+    "pil_mode": _pil_mode,
+    "pil_lazy": _pil_lazy,
+    "path": _path,
+    "odd_source": _odd_source_case,
+    "real_face": _real_face_case,
+}
+"""Fuzz kind -> its recipe: a small function from the case's `Draw` to the case."""
+
+
+def build_case(recipe: dict[str, Any], assets: Assets) -> Case:
+    """(operation, input, channel order) for a recipe {"kind", "seed"}, deterministically (see `Case`)."""
     kind, rng = recipe["kind"], np.random.default_rng(int(recipe["seed"]))
     photo = assets.photos[int(rng.integers(len(assets.photos)))]
     order = "BGR" if rng.random() < 0.2 else "RGB"
-    if kind == "random_bytes":
-        n = int(rng.choice([0, 1, 2, 8, 64, 512, 4096]))
-        prefix = [
-            b"",
-            b"\x89PNG\r\n\x1a\n",
-            b"\xff\xd8\xff",
-            b"RIFF\x00\x00\x00\x00WEBP",
-            b"II*\x00",
-            b"GIF89a",
-            b"BM",
-            b"P6\n",
-            b"#?RADIANCE\n",
-            b"\x00\x00\x00\x0cjP  \r\n\x87\n",
-            b"\xffO\xffQ",
-            b"\x00\x00\x00\x18ftypavif",
-        ][int(rng.integers(12))]
-        return "image", prefix + bytes(rng.integers(0, 256, n, dtype=np.uint8)), order
-    if kind == "truncated":
-        fmt = str(rng.choice(list(assets.encoded)))
-        data = assets.encoded[fmt][int(rng.integers(2))]
-        return "image", data[: int(rng.integers(0, len(data)))], order
-    if kind == "bitflip":
-        fmt = str(rng.choice(list(assets.encoded)))
-        data = assets.encoded[fmt][int(rng.integers(2))]
-        count = int(rng.choice([1, 2, 4, 16, 64]))
-        return (
-            "image",
-            _flip_bytes(data, rng, count, start=0 if rng.random() < 0.5 else min(64, len(data) // 2)),
-            order,
-        )
-    if kind == "header_bomb":
-        return "image", _header_bomb(assets, rng), order
-    if kind == "compressed_bomb":
-        name = str(rng.choice(["tiff", "tiff_rgb", "jpeg_junk"]))
-        return "image", assets.bomb(name), order
-    if kind == "png16":
-        import cv2
-
-        channels = int(rng.choice([1, 3, 4]))
-        base = photo if channels != 1 else photo[:, :, 0]
-        img = (
-            base.astype(np.uint16) * 257
-            if rng.random() < 0.5
-            else rng.integers(0, 65536, base.shape, dtype=np.uint16)
-        )
-        if channels == 4:
-            img = np.dstack([img, np.full(img.shape[:2], 65535, np.uint16)])
-        return "image", cv2.imencode(".png", img)[1].tobytes(), order
-    if kind == "cmyk_jpeg":
-        buf = io.BytesIO()
-        cmyk = _pil(photo, "CMYK")
-        if rng.random() < 0.3:
-            return "image", cmyk, order
-        cmyk.save(buf, "JPEG", quality=int(rng.integers(5, 100)))
-        return "image", buf.getvalue(), order
-    if kind == "palette":
-        from PIL import Image
-
-        pal = _pil(photo).convert("P", palette=Image.Palette.ADAPTIVE, colors=int(rng.integers(2, 257)))
-        buf = io.BytesIO()
-        form = int(rng.integers(3))
-        if form == 0:
-            return "image", pal, order
-        pal.save(buf, "PNG" if form == 1 else "GIF", transparency=int(rng.integers(0, 2)))
-        return "image", buf.getvalue(), order
-    if kind == "exif":
-        return "image", _exif_jpeg(rng, photo), order
-    if kind == "extreme_shape":
-        h, w = [(1, 1), (1, 100000), (100000, 1), (2, 2), (3, 50000), (1, 3), (100000, 3)][
-            int(rng.integers(7))
-        ]
-        channels = int(rng.choice([0, 1, 3, 4]))
-        shape = (h, w) if channels == 0 else (h, w, channels)
-        arr = rng.integers(0, 256, shape, dtype=np.uint8)
-        if rng.random() < 0.4:
-            import cv2
-
-            return "image", cv2.imencode(".png", arr)[1].tobytes(), order
-        return "image", arr, order
-    if kind == "float_array":
-        arr = photo.astype(str(rng.choice(["float32", "float64", "float16"]))) / 255.0
-        special = int(rng.integers(6))
-        if special == 1:
-            arr.flat[int(rng.integers(arr.size))] = np.nan
-        elif special == 2:
-            arr.flat[int(rng.integers(arr.size))] = np.inf * float(rng.choice([1, -1]))
-        elif special == 3:
-            arr = arr * float(rng.choice([255.0, -1.0, 1.0001, 1e30]))
-        elif special == 4:
-            arr = np.full(arr.shape, np.nan, arr.dtype)
-        return "image", arr, order
-    if kind == "wrong_dtype":
-        shape = [(20, 20, 3), (20, 20), (5, 5, 4), (1, 112, 112, 3)][int(rng.integers(4))]
-        arr = _wrong_dtype_array(rng, shape)
-        return ("aligned" if arr.ndim == 4 else "image"), arr, order
-    if kind == "wrong_shape":
-        arr = _odd_shape_array(rng, photo)
-        return ("aligned" if arr.ndim == 4 else "image"), arr, order
-    if kind == "aligned":
-        face = assets.aligned[int(rng.integers(len(assets.aligned)))]
-        n = int(rng.choice([0, 1, 2, 3, 65, 130]))
-        batch = np.stack([face] * n) if n else np.zeros((0, 112, 112, 3), np.uint8)
-        variant = int(rng.integers(10))
-        if variant == 1 and n:
-            batch = np.clip(batch + rng.normal(0, 60, batch.shape), 0, 255).astype(np.uint8)
-        elif variant == 2:
-            batch = batch.astype(str(rng.choice(["float32", "float64", "int64", "bool", "uint16", "int8"])))
-        elif variant == 3:
-            batch = batch[:, : int(rng.integers(0, 112))]
-        elif variant == 4:
-            batch = np.concatenate([batch, batch[..., :1]], axis=-1)
-        elif variant == 5 and n:
-            batch = batch.astype(np.float32)
-            batch.flat[0] = np.nan
-        elif variant == 6:
-            batch = (
-                np.zeros((n, 112, 112, 3), np.uint8)
-                if rng.random() < 0.5
-                else np.full((n, 112, 112, 3), 255, np.uint8)
-            )
-        elif variant == 7:
-            batch = batch.transpose(0, 2, 1, 3)  # non-contiguous
-        elif variant == 8:
-            batch = rng.integers(0, 256, (max(n, 1), 112, 112, 3), dtype=np.uint8)
-        elif variant == 9:
-            batch = batch[..., ::-1]
-        return "aligned", batch, order
-    if kind == "pil_mode":
-        mode = str(rng.choice(_PIL_MODES))
-        base = photo if rng.random() < 0.8 else photo[:1, :1]
-        if mode == "F":
-            from PIL import Image
-
-            values = rng.random(base.shape[:2]).astype(np.float32) * float(rng.choice([1.0, 255.0, -1.0]))
-            if rng.random() < 0.3:
-                values.flat[0] = np.nan
-            return "image", Image.fromarray(values, mode="F"), order
-        if mode == "I" and rng.random() < 0.5:
-            from PIL import Image
-
-            values = rng.integers(-(2**31), 2**31 - 1, base.shape[:2], dtype=np.int64).astype(np.int32)
-            return "image", Image.fromarray(values, mode="I"), order
-        if mode == "I;16":
-            from PIL import Image
-
-            pil = Image.new("I;16", (base.shape[1], base.shape[0]))
-            pil.frombytes(rng.integers(0, 65536, base.shape[:2], dtype="<u2").tobytes())
-            return "image", pil, order
-        return "image", _pil(base, mode), order
-    if kind == "pil_lazy":
-        from PIL import Image
-
-        fmt = str(
-            rng.choice([f for f in ("jpg", "png", "gif", "tiff", "webp", "bmp") if f in assets.encoded])
-        )
-        data = assets.encoded[fmt][int(rng.integers(2))]
-        data = (
-            data[: int(rng.integers(len(data) // 2, len(data)))]
-            if rng.random() < 0.5
-            else _flip_bytes(data, rng, int(rng.integers(1, 30)), start=min(40, len(data) // 2))
-        )
-        try:
-            return "image", Image.open(io.BytesIO(data)), order  # decoded lazily, inside load_image
-        except Exception:  # PIL refuses at open: that is the caller's code, not the SDK's; use the bytes
-            return "image", data, order
-    if kind == "path":
-        return "image", _path_case(rng, assets), order
-    if kind == "odd_source":
-        return "image", _odd_source(rng, assets), order
-    if kind == "real_face":
-        source, order = _real_face(rng, photo)
-        return "image", source, order
     if kind in SELFTEST_KINDS:
         return "selftest", kind, order
-    raise ValueError(f"unknown fuzz kind {kind!r}")
+    if kind not in RECIPES:
+        raise ValueError(f"unknown fuzz kind {kind!r}")
+    return RECIPES[kind](Draw(rng, photo, order, assets))
 
 
 FUZZ_KINDS: dict[str, int] = {
@@ -716,7 +797,7 @@ FUZZ_KINDS: dict[str, int] = {
     "odd_source": 3,
     "real_face": 10,
 }
-"""Fuzz kinds and their weights in a run."""
+"""Fuzz kinds and their weights in a run (the same kinds as `RECIPES`)."""
 
 
 def recipes(count: int, seed: int, selftest: bool = False) -> list[dict[str, Any]]:
