@@ -43,12 +43,12 @@ def test_float_tensors_pass_through() -> None:
 
 
 def test_a_model_swapped_after_its_card_check_never_runs(tmp_path: Path) -> None:
-    """The model classes hash the very bytes the engine is built from, so replacing the file between the
-    card check (construction) and opening the engine (prepare) is caught."""
+    """The model classes keep the very bytes they hashed and build the engine from them, so replacing the
+    file between the card check (construction) and opening the engine (prepare) changes nothing: the
+    checked model is the one that runs."""
     import shutil
 
     from squeezerface.embed import FaceEmbeddingModel
-    from squeezerface.errors import ModelFileError
     from squeezerface.modelcard import card_path
     from squeezerface.shipped import model_path
 
@@ -56,8 +56,37 @@ def test_a_model_swapped_after_its_card_check_never_runs(tmp_path: Path) -> None
     path = tmp_path / src.name
     shutil.copyfile(src, path)
     shutil.copyfile(card_path(src), card_path(path))
+    faces = np.random.default_rng(0).integers(0, 256, (2, 112, 112, 3), dtype=np.uint8)
+    expected = FaceEmbeddingModel(path).get_feat(faces)
     model = FaceEmbeddingModel(path)  # the card check passes here
     shutil.copyfile(model_path("squeezerfacenet-980k-fp32.onnx"), path)  # a different, valid model
+    np.testing.assert_array_equal(model.get_feat(faces), expected)
     with pytest.raises(ModelFileError, match="does not match its card"):
-        model.prepare()
-    assert model.backend is None
+        FaceEmbeddingModel(path)  # a new reader sees the swap
+
+
+def test_each_model_file_is_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """README: "The file is read once". Every open of a shipped model file by the detector, its refiner
+    and retry model, and the embedder, from construction to the first result, is counted."""
+    import builtins
+    import io
+
+    from squeezerface.shipped import model_path
+    from squeezerface.verify import FaceVerifier
+
+    models = model_path("squeezerfacenet-980k-int8.onnx").parent
+    opened: list[str] = []
+    real_open = io.open
+
+    def counting_open(file, *args, **kwargs):
+        if Path(str(file)).parent == models and not str(file).endswith(".json"):
+            opened.append(Path(str(file)).name)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    monkeypatch.setattr(io, "open", counting_open)
+    verifier = FaceVerifier()
+    verifier.embed(np.zeros((1, 112, 112, 3), np.uint8))
+    verifier.detect(np.zeros((64, 64, 3), np.uint8))
+    assert opened, "no model file was opened through Python: the count would prove nothing"
+    assert sorted(opened) == sorted(set(opened)), opened

@@ -1,7 +1,8 @@
 """squeezerface: on-device face verification.
 
 `import squeezerface` is deliberately light (numpy only at import time): models, OpenCV and optional
-backends are imported by the modules that need them, and never torch.
+backends are imported by the modules that need them, and never torch. It also turns onnxruntime's
+telemetry off for this process before anything can import onnxruntime (see `squeezerface._ort`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from squeezerface._ort import disable_telemetry
 from squeezerface.errors import (
     CalibrationError,
     DatasetError,
@@ -41,6 +43,8 @@ from squeezerface.errors import (
 from squeezerface.face import Face
 from squeezerface.imageio import load_image
 from squeezerface.quality import FaceQuality, QualityThresholds
+
+disable_telemetry()  # first thing that runs: none of the imports above loads onnxruntime
 
 if TYPE_CHECKING:
     from squeezerface.detect import FaceDetector

@@ -8,17 +8,28 @@ light and lets a device ship only the engine it uses.
 
 from __future__ import annotations
 
-import hashlib
+import logging
+import os
+import sys
+import tempfile
+import threading
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from squeezerface._ort import import_onnxruntime
 from squeezerface.errors import EmbedderUnavailableError, ModelFileError
+from squeezerface.modelcard import read_checked
 
 Layout = Literal["NCHW", "NHWC"]
+
+log = logging.getLogger(__name__)
+_STDERR_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -52,8 +63,7 @@ class OnnxRuntimeBackend(Backend):
     engine = "onnxruntime"
 
     def __init__(self, path: str | Path, threads: int = 1, content: bytes | None = None) -> None:
-        import onnxruntime as ort
-
+        ort = import_onnxruntime()  # telemetry off: see squeezerface._ort
         self.path = Path(path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, threads)
@@ -98,6 +108,32 @@ def dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
     return (np.asarray(y, np.float32) - np.float32(zero)) * np.float32(scale)
 
 
+@contextmanager
+def native_stderr_to_log(engine: str) -> Iterator[list[str]]:
+    """Catch what native code writes to file descriptor 2 while the block runs; log it at DEBUG.
+
+    Why: the LiteRT interpreter prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." with
+    C `fprintf(stderr)` for every model it opens (three times for one `squeezerface verify`, even with
+    `--quiet`), and has no Python switch or environment variable that silences it (TF_CPP_MIN_LOG_LEVEL
+    does not). The lines go to `logging.getLogger("squeezerface.backends")` and into the yielded list
+    (filled when the block ends), so a caller can put them in an error message. One thread at a time:
+    descriptor 2 is process-wide (another thread's native output in that short window is logged too)."""
+    lines: list[str] = []
+    with _STDERR_LOCK, tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(sink.read().decode("utf-8", "replace").strip().splitlines())
+    for line in lines:
+        log.debug("%s: %s", engine, line)
+
+
 class LiteRTBackend(Backend):
     """LiteRT (ex TensorFlow Lite) via `ai-edge-litert`. The interpreter's input is resized to the batch
     when it changes; models exported with a fixed batch of 1 are run one sample at a time. Integer inputs
@@ -114,14 +150,17 @@ class LiteRTBackend(Backend):
                 extra="tflite",
             ) from exc
         self.path = Path(path)
+        said: list[str] = []
         try:
-            if content is not None:
-                self.interpreter = Interpreter(model_content=content, num_threads=max(1, threads))
-            else:
-                self.interpreter = Interpreter(model_path=str(self.path), num_threads=max(1, threads))
-            self.interpreter.allocate_tensors()
+            with native_stderr_to_log(self.engine) as said:  # its INFO line per model: quiet unless logged
+                if content is not None:
+                    self.interpreter = Interpreter(model_content=content, num_threads=max(1, threads))
+                else:
+                    self.interpreter = Interpreter(model_path=str(self.path), num_threads=max(1, threads))
+                self.interpreter.allocate_tensors()
         except Exception as exc:
-            raise ModelFileError(f"LiteRT cannot load {self.path}: {exc}") from exc
+            detail = " ".join([str(exc), *said]).strip()
+            raise ModelFileError(f"LiteRT cannot load {self.path}: {detail}") from exc
         d = self.interpreter.get_input_details()[0]
         sig = d.get("shape_signature", d["shape"])
         self._input = TensorInfo(
@@ -154,28 +193,23 @@ class LiteRTBackend(Backend):
 ENGINES: dict[str, type[Backend]] = {".onnx": OnnxRuntimeBackend, ".tflite": LiteRTBackend}
 
 
-def open_backend(path: str | Path, threads: int = 1, sha256: str | None = None) -> Backend:
+def open_backend(
+    path: str | Path, threads: int = 1, sha256: str | None = None, content: bytes | None = None
+) -> Backend:
     """The adapter for a model file, chosen by its suffix (.onnx or .tflite).
 
-    With `sha256` (the model card's), the file is read once, those bytes are checked against it and the
-    engine is built from the same bytes: a file swapped after the check can never be the one that runs.
-    The model classes always pass their card's digest; without one the file is trusted as it is."""
+    `content`: the file's bytes, already checked against its card (`modelcard.load_model` returns them),
+    from which the engine is built without opening the file again: the model classes pass these, so each
+    model file is read and hashed once. With `sha256` instead, the file is read here, once, and those
+    bytes are checked and used. With neither, the engine opens the path and the file is trusted as is."""
     path = Path(path)
     engine = ENGINES.get(path.suffix.lower())
     if engine is None:
         raise ModelFileError(f"{path}: unknown model type {path.suffix!r}; expected one of {sorted(ENGINES)}")
+    if content is not None:
+        return engine(path, threads=threads, content=content)
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path}")
     if sha256 is None:
         return engine(path, threads=threads)
-    try:
-        content = path.read_bytes()
-    except OSError as exc:
-        raise ModelFileError(f"cannot read model file {path}: {exc}") from exc
-    digest = hashlib.sha256(content).hexdigest()
-    if digest != sha256:
-        raise ModelFileError(
-            f"{path} does not match its card: SHA-256 {digest[:12]}... != {sha256[:12]}... "
-            "(file replaced or corrupted)"
-        )
-    return engine(path, threads=threads, content=content)
+    return engine(path, threads=threads, content=read_checked(path, sha256))

@@ -31,13 +31,19 @@ CREATE TABLE IF NOT EXISTS embeddings (
 """
 
 
+def cache_root() -> Path:
+    """`$XDG_CACHE_HOME/squeezerface` (~/.cache/squeezerface by default): the only place under the user's
+    home the runtime writes to, and only when a cache is used (evaluation, a zipped install's models)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "squeezerface"
+
+
 def default_cache_path() -> Path:
     """`$SQUEEZERFACE_CACHE`, else `$XDG_CACHE_HOME/squeezerface/embeddings.sqlite` (~/.cache by default)."""
     explicit = os.environ.get("SQUEEZERFACE_CACHE")
     if explicit:
         return Path(explicit)
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "squeezerface" / "embeddings.sqlite"
+    return cache_root() / "embeddings.sqlite"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import numpy as np
 from squeezerface.backends import Backend, open_backend
 from squeezerface.face import Face
 from squeezerface.landmarks import LandmarkRefiner
-from squeezerface.modelcard import InputSpec, ModelCard, load_card
+from squeezerface.modelcard import InputSpec, ModelCard, load_model
 from squeezerface.shipped import DEFAULT_DETECTOR, model_path
 
 STRIDES = (8, 16, 32)
@@ -159,8 +159,8 @@ class FaceDetector:
         retry_larger: bool = True,
     ) -> None:
         self.path = model_path(str(model))
-        self.card: ModelCard = load_card(self.path, verify=verify)
-        self._sha256 = self.card.sha256 if verify else None  # checked again on the bytes the engine gets
+        self.card: ModelCard
+        self.card, self._content = load_model(self.path, verify=verify)  # bytes checked: the engine's
         settings = self.card.training.get("detection", {})
         if refiner == FROM_CARD:
             named = settings.get("refiner")
@@ -176,10 +176,9 @@ class FaceDetector:
         self.retry_larger = retry_larger
         named = settings.get("retry_model")
         self._retry_path = self.path.parent / named if named else None
-        self._retry_sha256: str | None = None
+        self._retry_content: bytes | None = None
         if self._retry_path is not None and self._retry_path.is_file():
-            retry_card = load_card(self._retry_path, verify=verify)  # checked like the main file
-            self._retry_sha256 = retry_card.sha256 if verify else None
+            _, self._retry_content = load_model(self._retry_path, verify=verify)  # checked like the main file
         self.backend: Backend | None = None
         self._retry: tuple[Backend, int] | None = None
         self._dynamic = False
@@ -187,14 +186,16 @@ class FaceDetector:
 
     def prepare(self, threads: int = 1) -> FaceDetector:
         if self.backend is None:
-            self.backend = open_backend(self.path, threads=threads, sha256=self._sha256)
+            self.backend = open_backend(self.path, threads=threads, content=self._content)
+            self._content = None  # the engine holds the model now
             fixed = self.backend.input.shape[2]
             if fixed is not None and fixed != self.input_size and self.backend.engine == "litert":
                 self.input_size = int(fixed)  # a TFLite file has its input size baked in
             self._dynamic = fixed is None
             if self.retry_larger and fixed is not None and self._retry_path and self._retry_path.is_file():
-                retry = open_backend(self._retry_path, threads=threads, sha256=self._retry_sha256)
+                retry = open_backend(self._retry_path, threads=threads, content=self._retry_content)
                 self._retry = (retry, int(retry.input.shape[2] or 2 * self.input_size))
+            self._retry_content = None
             if self.refiner is not None:
                 self.refiner.prepare(threads)
         return self

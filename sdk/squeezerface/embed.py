@@ -16,7 +16,7 @@ from squeezerface.align import align_face
 from squeezerface.backends import Backend, open_backend
 from squeezerface.errors import ModelFileError
 from squeezerface.face import Face
-from squeezerface.modelcard import ModelCard, load_card
+from squeezerface.modelcard import ModelCard, load_model
 from squeezerface.shipped import DEFAULT_EMBEDDER, model_path
 
 
@@ -25,8 +25,8 @@ class FaceEmbeddingModel:
 
     def __init__(self, model: str | Path = DEFAULT_EMBEDDER, verify: bool = True) -> None:
         self.path = model_path(str(model))
-        self.card: ModelCard = load_card(self.path, verify=verify)
-        self._sha256 = self.card.sha256 if verify else None  # checked again on the bytes the engine gets
+        self.card: ModelCard
+        self.card, self._content = load_model(self.path, verify=verify)  # bytes checked: the engine's
         self.backend: Backend | None = None
 
     @property
@@ -36,7 +36,8 @@ class FaceEmbeddingModel:
     def prepare(self, threads: int = 1) -> FaceEmbeddingModel:
         """Open the inference engine (once; later calls only change nothing). Returns self for chaining."""
         if self.backend is None:
-            self.backend = open_backend(self.path, threads=threads, sha256=self._sha256)
+            self.backend = open_backend(self.path, threads=threads, content=self._content)
+            self._content = None  # the engine holds the model now
             if self.backend.layout != self.card.input.layout:
                 found = self.backend.layout
                 raise ModelFileError(

@@ -19,7 +19,7 @@ import numpy as np
 from squeezerface.align import alignment_matrix, template
 from squeezerface.backends import Backend, open_backend
 from squeezerface.face import Face
-from squeezerface.modelcard import ModelCard, load_card
+from squeezerface.modelcard import ModelCard, load_model
 from squeezerface.shipped import DEFAULT_REFINER, model_path
 
 CROP = 64
@@ -69,14 +69,15 @@ class LandmarkRefiner:
 
     def __init__(self, model: str | Path = DEFAULT_REFINER, passes: int = 1, verify: bool = True) -> None:
         self.path = model_path(str(model))
-        self.card: ModelCard = load_card(self.path, verify=verify)
-        self._sha256 = self.card.sha256 if verify else None  # checked again on the bytes the engine gets
+        self.card: ModelCard
+        self.card, self._content = load_model(self.path, verify=verify)  # bytes checked: the engine's
         self.passes = passes
         self.backend: Backend | None = None
 
     def prepare(self, threads: int = 1) -> LandmarkRefiner:
         if self.backend is None:
-            self.backend = open_backend(self.path, threads=threads, sha256=self._sha256)
+            self.backend = open_backend(self.path, threads=threads, content=self._content)
+            self._content = None  # the engine holds the model now
             self._spec = replace(self.card.input, layout=self.backend.layout)
         return self
 

@@ -23,7 +23,7 @@ from squeezerface.errors import (
     ModelFileError,
     OperatingPointError,
 )
-from squeezerface.imageio import sha256_file
+from squeezerface.imageio import sha256_bytes
 
 CARD_SCHEMA = 1
 CARD_SUFFIX = ".json"
@@ -189,7 +189,19 @@ def save_card(card: ModelCard, path: str | Path) -> Path:
 
 
 def load_card(model_path: str | Path, verify: bool = True) -> ModelCard:
-    """The card next to a model file; with `verify`, also check the file's SHA-256 against it."""
+    """The card next to a model file; with `verify`, also check the file's SHA-256 against it.
+
+    For a listing or a report. A model class that will run the file uses `load_model`, which keeps the
+    checked bytes so that the file is read once."""
+    return load_model(model_path, verify=verify)[0]
+
+
+def load_model(model_path: str | Path, verify: bool = True) -> tuple[ModelCard, bytes | None]:
+    """The card next to a model file and, with `verify`, the file's bytes, checked against its SHA-256.
+
+    Why the bytes come back: the engine is then built from them (`open_backend(..., content=...)`), so
+    each model file is read and hashed once, and a file swapped after the check can never be the one
+    that runs. Without `verify` nothing is read but the card (the engine then opens the path itself)."""
     model_path = Path(model_path)
     path = card_path(model_path)
     if not path.is_file():
@@ -198,14 +210,23 @@ def load_card(model_path: str | Path, verify: bool = True) -> ModelCard:
         card = ModelCard.from_dict(json.loads(path.read_text()))
     except (ValueError, KeyError, TypeError) as exc:
         raise ModelFileError(f"unreadable model card {path}: {exc}") from exc
-    if verify:
-        digest = sha256_file(model_path)
-        if digest != card.sha256:
-            raise ModelFileError(
-                f"{model_path} does not match its card: SHA-256 {digest[:12]}... != {card.sha256[:12]}... "
-                "(file replaced or corrupted)"
-            )
-    return card
+    return card, (read_checked(model_path, card.sha256) if verify else None)
+
+
+def read_checked(model_path: str | Path, sha256: str) -> bytes:
+    """A model file's bytes, read once, refused with `ModelFileError` unless their SHA-256 is `sha256`."""
+    model_path = Path(model_path)
+    try:
+        content = model_path.read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"cannot read model file {model_path}: {exc}") from exc
+    digest = sha256_bytes(content)
+    if digest != sha256:
+        raise ModelFileError(
+            f"{model_path} does not match its card: SHA-256 {digest[:12]}... != {sha256[:12]}... "
+            "(file replaced or corrupted)"
+        )
+    return content
 
 
 def calibrate(

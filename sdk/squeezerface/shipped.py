@@ -56,7 +56,9 @@ def model_path(name: str = DEFAULT_EMBEDDER) -> Path:
     if isinstance(resource, Path):
         return resource
     # Zipped installs: copy model and card out once into the user cache.
-    target = Path.home() / ".cache" / "squeezerface" / "models"
+    from squeezerface.cache import cache_root
+
+    target = cache_root() / "models"
     target.mkdir(parents=True, exist_ok=True)
     for item in (name, name + ".json"):
         src = _models_dir().joinpath(item)

@@ -110,8 +110,11 @@ def measure_int8_gemm(
     the one-node model) is not installed: the on-device runtime lacks it, the development install has it."""
     try:
         import numpy as np
-        import onnxruntime as ort
         from onnx import TensorProto, helper, numpy_helper
+
+        from squeezerface._ort import import_onnxruntime
+
+        ort = import_onnxruntime()  # telemetry off: see squeezerface._ort
     except ImportError:
         return None
     rng = np.random.default_rng(seed)
