@@ -930,6 +930,15 @@ def _fuzz_worker(conn: Connection, lfw: str | None, address_space_mb: int, rss_c
     shutil.rmtree(assets.tmp, ignore_errors=True)
 
 
+def _runqueue_wait_s(pid: int | None) -> float | None:
+    """Seconds process `pid`'s main thread has spent runnable but not running (Linux
+    /proc/PID/schedstat, second field, in ns); None where that is not available."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class _Worker:
     def __init__(self, ctx: Any, lfw: str | None, address_space_mb: int, rss_cap_mb: float) -> None:
         self.conn, child = ctx.Pipe()
@@ -945,12 +954,27 @@ class _Worker:
         self.rss_mb = float(hello["rss_mb"])
         self.tmp = Path(hello["tmp"])
         self.case: tuple[int, dict[str, Any]] | None = None
-        self.started = 0.0
+        self._sent = 0.0
+        self._waited: float | None = None
 
     def send(self, index: int, recipe: dict[str, Any]) -> None:
         self.case = (index, recipe)
-        self.started = time.monotonic()
+        self._sent = time.monotonic()
+        self._waited = _runqueue_wait_s(self.process.pid)
         self.conn.send(recipe)
+
+    @property
+    def started(self) -> float:
+        """When the current case started, moved later by the time the worker has since spent runnable but
+        waiting for a CPU, so that `now - started` (what the watchdog compares with `case_timeout`) counts
+        only time the case could have used. Why: on a loaded machine a case that needs one CPU-second can
+        take a minute of wall time (a 1 GB allocation was called a "hang" under 4 s and then 60 s budgets);
+        a real hang still reaches the budget, whether it spins (time on a CPU) or blocks (time asleep
+        counts too). Where the kernel gives no scheduler statistics, plain wall time."""
+        waited = _runqueue_wait_s(self.process.pid)
+        if waited is None or self._waited is None:
+            return self._sent
+        return self._sent + max(0.0, waited - self._waited)
 
     def kill(self) -> None:
         if self.process.is_alive():
