@@ -63,6 +63,7 @@ def _eval_args(root: Path, pairs: Path, out: Path, cache: Path, *extra: str) -> 
         "--cache",
         str(cache),
         "--quiet",
+        "--no-quality-gate",  # 40-px colour patches: the app's gate would refuse every one
         *extra,
     ]
 
@@ -111,13 +112,16 @@ def test_eval_in_two_worker_processes_matches_one(tmp_path):
     assert a["auc"] == b["auc"] and a["fold_thresholds"] == b["fold_thresholds"]
 
 
-def test_fallback_disabled_makes_no_face_an_error(tmp_path, capsys):
+def test_fallback_disabled_refuses_no_face_photos_and_lists_them(tmp_path):
+    """As the app refuses a photo without a face: it is listed, and its pairs are left out and counted."""
     root, pairs = _synthetic_lfw(tmp_path)
     args = _eval_args(
         root, pairs, tmp_path / "o", tmp_path / "c.sqlite", "--workers", "1", "--fallback-box", "0"
     )
-    assert main(args) == EXIT_BAD_INPUT
-    assert "Dee_0003.jpg" in capsys.readouterr().err
+    assert main(args) == EXIT_OK
+    record = json.loads((tmp_path / "o" / "run.json").read_text())
+    assert list(record["refused_images"]) == ["Dee/Dee_0003.jpg"] and record["refused_count"] == 1
+    assert record["pairs_dropped"] == 2 and record["pairs"] == 10 and record["no_face_count"] == 0
 
 
 def test_corrupt_photo_is_named_and_the_rest_are_kept(tmp_path, capsys):
@@ -127,9 +131,13 @@ def test_corrupt_photo_is_named_and_the_rest_are_kept(tmp_path, capsys):
     assert main(_eval_args(root, pairs, tmp_path / "o", cache, "--workers", "1")) == EXIT_BAD_INPUT
     err = capsys.readouterr().err
     assert "Ben_0002.jpg" in err and "1 photo(s)" in err
+    from squeezerface.batch import FacePathOptions, cache_fingerprint
     from squeezerface.cache import EmbeddingCache
+    from squeezerface.embedders.base import build_embedder
 
-    with EmbeddingCache(cache, "colour@test[bias=0.0]") as c:
+    key = cache_fingerprint(build_embedder(FAKE), FacePathOptions("largest"))  # eval's defaults, no gate
+    assert key.startswith("colour@test[bias=0.0]|policy=largest;fallback=box=0.5;gate=off")
+    with EmbeddingCache(cache, key) as c:
         assert len(c) == 11  # every readable photo was embedded and kept
 
 
@@ -162,6 +170,7 @@ def test_dlib_teacher_on_a_few_real_lfw_pairs(shared_data, tmp_path):
     pairs = tmp_path / "pairs.txt"
     pairs.write_text("\n".join(subset) + "\n")
     args = ["eval", "--root", str(lfw / "images"), "--pairs", str(pairs), "--embedder", "dlib"]
+    args += ["--policy", "central", "--no-quality-gate"]  # the settings of the committed teacher figures
     args += ["--out", str(tmp_path / "o"), "--name", "t", "--no-cache", "--quiet", "--workers", "1"]
     assert main(args) == EXIT_OK
     record = json.loads((tmp_path / "o" / "t.json").read_text())

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 from squeezerface.cli.common import (
@@ -86,6 +88,7 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
         "0 makes a no-face photo an error",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="print a summary (and any error) as one JSON object")
     p.set_defaults(func=cmd_eval)
 
 
@@ -115,6 +118,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     paths = write_outputs(ev, args.out, name, command)
     r = ev.report
     far = ev.far_at_card_threshold()
+    if args.json:
+        summary = {
+            "embedder": ev.fingerprint,
+            "pairs": len(ev.scored_pairs),
+            "pairs_dropped": len(ev.pairs) - len(ev.scored_pairs),
+            "accuracy_mean": r.folds.mean,
+            "eer": r.eer.eer,
+            "auc": r.auc,
+            "far_at_default_threshold": far,
+            "no_face_count": len(ev.no_face_paths),
+            "refused_count": len(ev.refused_paths),
+            "outputs": {k: str(v) for k, v in paths.items()},
+        }
+        print(json.dumps(summary))
+        return EXIT_OK
     at_default = (
         ""
         if far is None or far["measured_far"] is None
@@ -195,6 +213,7 @@ def add_calibrate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=positive_int, default=1, help="worker processes")
     p.add_argument("--cache", type=Path, default=None, help="embedding cache file (default: user cache)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="print the calibration (and any error) as JSON")
     p.set_defaults(func=cmd_calibrate)
 
 
@@ -220,6 +239,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         )
     cal = run.card.calibration
     assert cal is not None
+    if args.json:
+        written = save_card(run.card, args.out)
+        refused = {str(p): why for p, why in run.refused.items()}
+        print(json.dumps({"card": str(written), "calibration": asdict(cal), "refused": refused}))
+        return EXIT_OK
     print(f"{run.card.file}: {cal.source}; {cal.genuine_pairs} genuine / {cal.impostor_pairs} impostor pairs")
     for point in cal.points:
         print(
