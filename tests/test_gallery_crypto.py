@@ -447,3 +447,81 @@ def test_missing_cryptography_is_a_typed_error_and_exit_3(tmp_path: Path) -> Non
     )
     assert done.returncode == EXIT_MISSING_DEPENDENCY, done.stderr
     assert "pip install 'squeezerface[crypto]'" in done.stderr
+
+
+# ------------------------------------------------------------------------------ key derivation, migration
+
+
+def test_new_galleries_derive_their_keys_by_hkdf(tmp_path: Path, key: bytes) -> None:
+    """The AES key and the key check value are HKDF-SHA256 outputs under distinct labels, recomputed here
+    with `cryptography`'s HKDF independently of squeezerface.crypto."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    def hkdf(info: bytes) -> bytes:
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(key)
+
+    path = tmp_path / "g.sqlite"
+    with Gallery(path, MODEL, key=key) as g:
+        g.enroll("ada", people(1, 1)["person_0"][0])
+    db = sqlite3.connect(path)
+    meta = dict(db.execute("SELECT key, value FROM meta"))
+    blob = db.execute("SELECT embedding FROM templates").fetchone()[0]
+    db.close()
+    assert meta["encryption"] == "aes-256-gcm-v2"
+    assert meta["key_check"] == hkdf(b"squeezerface gallery key check v2").hex()
+    aead = AESGCM(hkdf(b"squeezerface gallery template encryption v2"))
+    plain = aead.decrypt(blob[1:13], blob[13:], template_aad("ada", MODEL.key))
+    np.testing.assert_allclose(np.frombuffer(plain, "<f4"), people(1, 1)["person_0"][0], atol=1e-6)
+
+
+def _as_v1(path: Path, key: bytes) -> None:
+    """Rewrite an HKDF gallery exactly as squeezerface wrote galleries before HKDF: both keys derived as
+    HMAC-SHA256(key, label), scheme `aes-256-gcm-v1`."""
+    import hashlib
+    import hmac
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from squeezerface.crypto import TemplateCipher
+
+    new = TemplateCipher(key)
+    old = AESGCM(hmac.new(key, b"squeezerface gallery template encryption v1", hashlib.sha256).digest())
+    check = hmac.new(key, b"squeezerface gallery key check v1", hashlib.sha256).hexdigest()
+    db = sqlite3.connect(path)
+    rows = db.execute(
+        "SELECT t.id, i.name, t.embedding FROM templates t JOIN identities i ON i.id = t.identity_id"
+    ).fetchall()
+    for row_id, name, blob in rows:
+        aad = template_aad(name, MODEL.key)
+        nonce = os.urandom(12)
+        sealed = b"\x01" + nonce + old.encrypt(nonce, new.decrypt(blob, aad), aad)
+        db.execute("UPDATE templates SET embedding = ? WHERE id = ?", (sealed, row_id))
+    db.execute("UPDATE meta SET value = 'aes-256-gcm-v1' WHERE key = 'encryption'")
+    db.execute("UPDATE meta SET value = ? WHERE key = 'key_check'", (check,))
+    db.commit()
+    db.close()
+
+
+def test_a_gallery_encrypted_before_hkdf_keeps_working(tmp_path: Path, key: bytes) -> None:
+    """Migration: the scheme a gallery records is its version; an `aes-256-gcm-v1` gallery (HMAC-derived
+    keys) opens with its key, is searched, takes new enrolments under its own scheme, and refuses other
+    keys; new galleries are created with the HKDF scheme."""
+    path = tmp_path / "old.sqlite"
+    faces = people()
+    with Gallery(path, MODEL, key=key) as g:
+        for name, shots in faces.items():
+            g.enroll(name, shots[:2])
+    _as_v1(path, key)
+    with Gallery(path, MODEL, key=key) as g:
+        assert g.identify(faces["person_1"][2])[0].name == "person_1"
+        g.enroll("late", faces["person_2"][2])
+    with Gallery(path, MODEL, key=key) as g:
+        assert g.identify(faces["person_2"][2])[0].name in ("late", "person_2")
+        assert sorted(i.name for i in g.identities()) == ["late", "person_0", "person_1", "person_2"]
+    db = sqlite3.connect(path)
+    assert dict(db.execute("SELECT key, value FROM meta"))["encryption"] == "aes-256-gcm-v1"
+    db.close()
+    with pytest.raises(GalleryKeyError, match="wrong key"):
+        Gallery(path, MODEL, key=generate_key())

@@ -15,10 +15,14 @@ file that others can read is used, with a warning.
 What is stored: each template as `0x01 | nonce (12 bytes) | ciphertext | tag (16 bytes)`. The associated
 data (authenticated, not stored) is the identity's name and the embedding model (name, version, size), so
 a template moved to another person or model fails authentication (`TemplateIntegrityError`) instead of
-silently matching them. The gallery records that it is encrypted and a key check value (HMAC-SHA256 of a
-constant under the key), so a wrong key is refused at open with `GalleryKeyError`, before any template is
-read. The AES key and the check value are derived from the configured key by HMAC-SHA256 with distinct
-labels, so the stored check value says nothing about the AES key.
+silently matching them. The gallery records its scheme (`encryption`) and a key check value, so a wrong key
+is refused at open with `GalleryKeyError`, before any template is read. The AES key and the check value are
+two keys derived from the configured key by HKDF-SHA256 (RFC 5869, `cryptography`'s HKDF) with distinct
+`info` labels, so the stored check value says nothing about the AES key (scheme `aes-256-gcm-v2`).
+
+Galleries encrypted before HKDF (scheme `aes-256-gcm-v1`: both keys were HMAC-SHA256(key, label)) keep
+working: the scheme a gallery records decides the derivation, so they are read and written as they were
+(the scheme is the version field; a new gallery is always created with `SCHEME`).
 
 Not encrypted: identity names, enrolment times, template counts and the model's name (the gallery needs
 them to work without decrypting everything). Decrypted templates live in the process's memory while a
@@ -26,8 +30,7 @@ gallery is searched (this module cannot stop the operating system from swapping 
 swap or full-disk encryption). Random nonces are safe for about 2**32 templates per key.
 
 `cryptography` is an optional dependency (`pip install 'squeezerface[crypto]'`): it is imported only when a
-key is used, and its absence then raises `CryptoUnavailableError`. Checking a key against a gallery needs
-only the standard library.
+key is used, and its absence then raises `CryptoUnavailableError`.
 """
 
 from __future__ import annotations
@@ -52,15 +55,24 @@ ENV_KEY = "SQUEEZERFACE_GALLERY_KEY"
 ENV_KEY_FILE = "SQUEEZERFACE_GALLERY_KEY_FILE"
 """Environment variable holding the path of a key file."""
 
-SCHEME = "aes-256-gcm-v1"
-"""What an encrypted gallery records as its `encryption`; anything else is refused."""
+SCHEME = "aes-256-gcm-v2"
+"""What a gallery encrypted now records as its `encryption`: per-purpose keys by HKDF-SHA256."""
+
+SCHEME_V1 = "aes-256-gcm-v1"
+"""Galleries encrypted before HKDF: per-purpose keys by HMAC-SHA256(key, label). Read and written as they
+were, so that galleries made by earlier versions keep working."""
+
+SCHEMES = (SCHEME, SCHEME_V1)
+"""Every scheme this squeezerface reads; a gallery recording another is refused."""
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
 TAG_BYTES = 16
 _BLOB_VERSION = b"\x01"
-_ENCRYPTION_LABEL = b"squeezerface gallery template encryption v1"
-_CHECK_LABEL = b"squeezerface gallery key check v1"
+_LABELS = {  # scheme -> (label of the AES key, label of the key check value)
+    SCHEME_V1: (b"squeezerface gallery template encryption v1", b"squeezerface gallery key check v1"),
+    SCHEME: (b"squeezerface gallery template encryption v2", b"squeezerface gallery key check v2"),
+}
 _MAX_KEY_FILE = 4096
 
 
@@ -178,10 +190,23 @@ def write_key_file(path: str | os.PathLike[str], key: bytes | None = None) -> Pa
     return p
 
 
-def key_check_value(key: bytes) -> str:
-    """Hex HMAC-SHA256 of a constant label under the key: stored in an encrypted gallery to recognise the
-    right key at open (a PRF output: it reveals nothing about the key)."""
-    return hmac.new(key, _CHECK_LABEL, hashlib.sha256).hexdigest()
+def derive_key(key: bytes, label: bytes, scheme: str = SCHEME) -> bytes:
+    """32 bytes for one purpose (`label`) from the gallery key: HKDF-SHA256 (no salt: the key is already
+    uniformly random; `info` = the label) for `SCHEME`, HMAC-SHA256(key, label) for `SCHEME_V1`."""
+    if scheme == SCHEME_V1:
+        return hmac.new(key, label, hashlib.sha256).digest()
+    if scheme != SCHEME:
+        raise ValueError(f"unknown encryption scheme {scheme!r}")
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=label).derive(key)
+
+
+def key_check_value(key: bytes, scheme: str = SCHEME) -> str:
+    """Hex of the key-check key derived from `key`: stored in an encrypted gallery to recognise the right
+    key at open (a PRF output under its own label: it reveals nothing about the key or the AES key)."""
+    return derive_key(key, _LABELS[scheme][1], scheme).hex()
 
 
 def template_aad(identity: str, model_key: tuple[str, str, int]) -> bytes:
@@ -192,9 +217,10 @@ def template_aad(identity: str, model_key: tuple[str, str, int]) -> bytes:
 
 
 class TemplateCipher:
-    """AES-256-GCM for templates under one gallery key. Construct with the 32 key bytes."""
+    """AES-256-GCM for templates under one gallery key. Construct with the 32 key bytes; `scheme` (the one a
+    gallery records) decides how the AES key and the check value are derived from them."""
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, scheme: str = SCHEME) -> None:
         try:
             from cryptography.exceptions import InvalidTag
             from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -205,9 +231,17 @@ class TemplateCipher:
                 extra="crypto",
             ) from exc
         key = parse_key(key)
-        self._aead = AESGCM(hmac.new(key, _ENCRYPTION_LABEL, hashlib.sha256).digest())
+        if scheme not in SCHEMES:
+            raise ValueError(f"unknown encryption scheme {scheme!r}")
+        self.scheme = scheme
+        self._key = key
+        self._aead = AESGCM(derive_key(key, _LABELS[scheme][0], scheme))
         self._invalid_tag = InvalidTag
-        self.check_value = key_check_value(key)
+        self.check_value = key_check_value(key, scheme)
+
+    def for_scheme(self, scheme: str) -> TemplateCipher:
+        """This key under another scheme (the one a gallery being opened records)."""
+        return self if scheme == self.scheme else TemplateCipher(self._key, scheme)
 
     def matches(self, check_value: str) -> bool:
         """Whether a gallery's stored check value is this key's (constant-time)."""

@@ -7,7 +7,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from squeezerface.crypto import ENV_KEY, ENV_KEY_FILE, SCHEME, TemplateCipher, resolve_key
+from squeezerface.crypto import ENV_KEY, ENV_KEY_FILE, SCHEMES, TemplateCipher, resolve_key
 from squeezerface.errors import GalleryFormatError, GalleryKeyError
 
 
@@ -23,8 +23,11 @@ def _cipher_for(key: object, key_file: str | os.PathLike[str] | None) -> Templat
     return None if raw is None else TemplateCipher(raw)
 
 
-def _check_encryption(db: sqlite3.Connection, path: Path, cipher: TemplateCipher | None) -> None:
-    """The gallery's encryption and the configured key go together, or GalleryKeyError."""
+def _check_encryption(
+    db: sqlite3.Connection, path: Path, cipher: TemplateCipher | None
+) -> TemplateCipher | None:
+    """The gallery's encryption and the configured key go together, or GalleryKeyError. Returns the cipher
+    for the scheme the gallery records (a gallery encrypted before HKDF keeps its HMAC-derived keys)."""
     meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('encryption', 'key_check')"))
     scheme = meta.get("encryption")
     if scheme is None:
@@ -34,12 +37,14 @@ def _check_encryption(db: sqlite3.Connection, path: Path, cipher: TemplateCipher
                 f"(squeezerface encrypt --db {path}), or open it without a key (unset ${ENV_KEY} and "
                 f"${ENV_KEY_FILE}) to use it unencrypted"
             )
-        return
-    if scheme != SCHEME:
+        return None
+    if scheme not in SCHEMES:
         raise GalleryFormatError(f"{path} is encrypted with {scheme!r}, which this squeezerface cannot read")
     if cipher is None:
         raise GalleryKeyError(
             f"{path} is encrypted: give its key (key= or key_file=, or ${ENV_KEY} or ${ENV_KEY_FILE})"
         )
+    cipher = cipher.for_scheme(scheme)
     if not cipher.matches(meta.get("key_check", "")):
         raise GalleryKeyError(f"wrong key for {path}: it was encrypted with another key")
+    return cipher

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from squeezerface.crypto import SCHEME, TemplateCipher
+from squeezerface.crypto import TemplateCipher
 from squeezerface.errors import GalleryBusyError, GalleryError, GalleryFormatError, GalleryReadOnlyError
 
 SCHEMA_VERSION = 1
@@ -209,7 +209,7 @@ def _initialise(db: sqlite3.Connection, cipher: TemplateCipher | None = None) ->
     if cipher is not None:
         db.executemany(
             "INSERT INTO meta (key, value) VALUES (?, ?)",
-            [("encryption", SCHEME), ("key_check", cipher.check_value)],
+            [("encryption", cipher.scheme), ("key_check", cipher.check_value)],
         )
     db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

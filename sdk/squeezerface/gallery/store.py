@@ -92,7 +92,7 @@ class Gallery:
         self._db, self._file = _open_checked(self.path, create, timeout, self._cipher, self.readonly)
         try:
             with _sql_errors(self.path):
-                _check_encryption(self._db, self.path, self._cipher)
+                self._cipher = _check_encryption(self._db, self.path, self._cipher)
                 self._model = _read_model(self._db, self.path)
             if self.readonly and model is not None and self._model is not None:
                 if not self._model.compatible(model):
