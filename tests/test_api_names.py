@@ -93,3 +93,21 @@ def test_calibrate_takes_several_roots_and_keeps_their_identities_apart(tmp_path
 
     args = build_parser().parse_args(["calibrate", "--root", "a", "--root", "b", "--out", "c.json"])
     assert args.root == [Path("a"), Path("b")] and args.fallback_box == 0.0 and not args.no_quality_gate
+
+
+def test_check_sha256_replaces_verify_keyword() -> None:
+    """`verify=` meant "check SHA-256" in four places while `FaceVerifier.verify` decides faces."""
+    from squeezerface.embed import FaceEmbeddingModel
+    from squeezerface.modelcard import load_card
+    from squeezerface.shipped import DEFAULT_EMBEDDER, model_path
+
+    path = model_path(DEFAULT_EMBEDDER)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_card(path, check_sha256=False).file == Path(path).name
+        FaceEmbeddingModel(DEFAULT_EMBEDDER, check_sha256=True)
+        squeezerface.FaceVerifier()  # the package's own classes raise no warning
+    with pytest.warns(DeprecationWarning, match="check_sha256"):
+        load_card(path, verify=False)
+    with pytest.warns(DeprecationWarning, match="check_sha256"):
+        FaceEmbeddingModel(DEFAULT_EMBEDDER, verify=False)

@@ -446,7 +446,7 @@ def test_lfw_rates_at_the_default_operating_point(shared_data: Path) -> None:
             rejected[(pair.same, type(exc).__name__)] += 1
             continue
         assert match.operating_point == "far_1e-03" and match.threshold == point.threshold
-        accepted[pair.same] += match.same
+        accepted[pair.same] += match.accepted
 
     far = accepted[False] / IMPOSTOR_SAMPLE
     tar = accepted[True] / GENUINE_SAMPLE

@@ -8,6 +8,7 @@ and an NCHW ONNX file are used the same way.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +24,20 @@ from squeezerface.shipped import DEFAULT_EMBEDDER, model_path
 class FaceEmbeddingModel:
     """A face embedder described by a model card (see `squeezerface.modelcard`)."""
 
-    def __init__(self, model: str | Path = DEFAULT_EMBEDDER, verify: bool = True) -> None:
+    def __init__(
+        self, model: str | Path = DEFAULT_EMBEDDER, check_sha256: bool = True, *, verify: bool | None = None
+    ) -> None:
+        """`check_sha256`: check the file against its card's SHA-256 (`verify=`: its old name, deprecated)."""
+        if verify is not None:
+            warnings.warn(
+                "FaceEmbeddingModel(verify=...) is deprecated: use check_sha256=",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            check_sha256 = verify
         self.path = model_path(str(model))
         self.card: ModelCard
-        self.card, self._content = load_model(self.path, verify=verify)  # bytes checked: the engine's
+        self.card, self._content = load_model(self.path, check_sha256)  # bytes checked: the engine's
         self.backend: Backend | None = None
 
     @property

@@ -10,6 +10,8 @@ pair counts behind it, so a user can tell a threshold backed by 300k impostors f
 from __future__ import annotations
 
 import json
+import sys
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -188,20 +190,39 @@ def save_card(card: ModelCard, path: str | Path) -> Path:
     return path
 
 
-def load_card(model_path: str | Path, verify: bool = True) -> ModelCard:
-    """The card next to a model file; with `verify`, also check the file's SHA-256 against it.
+def load_card(model_path: str | Path, check_sha256: bool = True, *, verify: bool | None = None) -> ModelCard:
+    """The card next to a model file; with `check_sha256`, also check the file's SHA-256 against it.
 
     For a listing or a report. A model class that will run the file uses `load_model`, which keeps the
-    checked bytes so that the file is read once."""
-    return load_model(model_path, verify=verify)[0]
+    checked bytes so that the file is read once. `verify=` is the old name of `check_sha256` (it read as
+    "verify faces"; `FaceVerifier.verify` decides faces): accepted for one release, with a warning."""
+    check = _sha256_flag(check_sha256, verify, "load_card")
+    return load_model(model_path, check)[0]
 
 
-def load_model(model_path: str | Path, verify: bool = True) -> tuple[ModelCard, bytes | None]:
-    """The card next to a model file and, with `verify`, the file's bytes, checked against its SHA-256.
+def _sha256_flag(check_sha256: bool, verify: bool | None, where: str) -> bool:
+    """`check_sha256`, or the deprecated `verify=` when given (a DeprecationWarning for callers outside the
+    package; the package's own model classes move to the new name with their next change)."""
+    if verify is None:
+        return check_sha256
+    caller = sys._getframe(2).f_globals.get("__name__", "")
+    if not caller.startswith("squeezerface."):
+        warnings.warn(
+            f"{where}(verify=...) is deprecated: use check_sha256=", DeprecationWarning, stacklevel=3
+        )
+    return verify
+
+
+def load_model(
+    model_path: str | Path, check_sha256: bool = True, *, verify: bool | None = None
+) -> tuple[ModelCard, bytes | None]:
+    """The card next to a model file and, with `check_sha256`, the file's bytes, checked against its SHA-256.
 
     Why the bytes come back: the engine is then built from them (`open_backend(..., content=...)`), so
     each model file is read and hashed once, and a file swapped after the check can never be the one
-    that runs. Without `verify` nothing is read but the card (the engine then opens the path itself)."""
+    that runs. Without the check nothing is read but the card (the engine then opens the path itself).
+    `verify=` is the old name of `check_sha256`."""
+    check_sha256 = _sha256_flag(check_sha256, verify, "load_model")
     model_path = Path(model_path)
     path = card_path(model_path)
     if not path.is_file():
@@ -210,7 +231,7 @@ def load_model(model_path: str | Path, verify: bool = True) -> tuple[ModelCard, 
         card = ModelCard.from_dict(json.loads(path.read_text()))
     except (ValueError, KeyError, TypeError) as exc:
         raise ModelFileError(f"unreadable model card {path}: {exc}") from exc
-    return card, (read_checked(model_path, card.sha256) if verify else None)
+    return card, (read_checked(model_path, card.sha256) if check_sha256 else None)
 
 
 def read_checked(model_path: str | Path, sha256: str) -> bytes:
