@@ -124,7 +124,7 @@ def test_card_round_trips_and_checks_the_file(tmp_path: Path) -> None:
     model.write_bytes(b"another file")
     with pytest.raises(ModelFileError, match="SHA-256"):
         load_card(model)
-    assert load_card(model, verify=False).name == "m"
+    assert load_card(model, check_sha256=False).name == "m"
 
 
 def test_missing_unreadable_and_future_cards(tmp_path: Path) -> None:
