@@ -21,8 +21,8 @@ import platform
 import shutil
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -69,25 +69,46 @@ def calibration_batches(labels: Path, size: int, count: int = 256, seed: int = 0
     return [spec.prepare(images[i : i + 32]) for i in range(0, len(images), 32)]
 
 
-def build(model: torch.nn.Module, out: Path, name: str, labels: Path) -> list[Path]:
+@dataclass(frozen=True)
+class Artifact:
+    """One exported detector file and the input size it is carded and measured at, passed along with it
+    rather than read back from its name (ONNX files take any multiple of 32 and are carded at SIZES[0])."""
+
+    path: Path
+    size: int
+    precision: str  # "fp32" or "int8"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def input_sizes(self) -> tuple[int, ...]:
+        """Every size it is measured at: all of SIZES for a dynamic-size ONNX file, its own for TFLite."""
+        return SIZES if self.path.suffix == ".onnx" else (self.size,)
+
+
+def build(model: torch.nn.Module, out: Path, name: str, labels: Path) -> list[Artifact]:
+    """ONNX fp32 and int8 (dynamic size) and TFLite fp32 and int8 at each of SIZES."""
     out.mkdir(parents=True, exist_ok=True)
     calib = {s: calibration_batches(labels, s) for s in SIZES}
     onnx32 = export_onnx(
         model,
-        torch.from_numpy(calib[160][0][:1]),
+        torch.from_numpy(calib[SIZES[0]][0][:1]),
         out / f"{name}-fp32.onnx",
         output_names=("raw",),
         dynamic_spatial=32,
     )
-    paths = [
-        onnx32,
-        quantize_onnx(onnx32, out / f"{name}-int8.onnx", calib[160] + calib[320][:4], keep_float=KEEP_FLOAT),
-    ]
+    onnx8 = quantize_onnx(
+        onnx32, out / f"{name}-int8.onnx", calib[SIZES[0]] + calib[SIZES[1]][:4], keep_float=KEEP_FLOAT
+    )
+    artifacts = [Artifact(onnx32, SIZES[0], "fp32"), Artifact(onnx8, SIZES[0], "int8")]
     for s in SIZES:
         t32 = export_tflite(model, torch.from_numpy(calib[s][0][:1]), out / f"{name}-{s}-fp32.tflite")
         nhwc = [np.ascontiguousarray(b.transpose(0, 2, 3, 1)) for b in calib[s]]
-        paths += [t32, quantize_tflite(t32, out / f"{name}-{s}-int8.tflite", nhwc, keep_float=KEEP_FLOAT)]
-    return paths
+        t8 = quantize_tflite(t32, out / f"{name}-{s}-int8.tflite", nhwc, keep_float=KEEP_FLOAT)
+        artifacts += [Artifact(t32, s, "fp32"), Artifact(t8, s, "int8")]
+    return artifacts
 
 
 def refiner_calibration(labels: Path, count: int = 512, seed: int = 0) -> list[np.ndarray]:
@@ -241,7 +262,38 @@ def lfw_gap(detector: FaceDetector, base: LfwBaseline, show_progress: bool) -> d
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+@dataclass
+class Refiners:
+    """The exported landmark refiner files, with the weights and metadata they came from (absent: none)."""
+
+    paths: list[Path]
+    model: torch.nn.Module | None = None
+    meta: dict = field(default_factory=dict)
+    cards: dict[str, ModelCard] = field(default_factory=dict)
+
+    def matching(self, artifact: Artifact) -> Path | None:
+        return matching_refiner(artifact.path, self.paths) if self.paths else None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The runtime's detection settings chosen on training-split photos, and how they were chosen."""
+
+    score: float
+    score_selection: list[dict]
+    passes: int = 1
+    passes_selection: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Measured:
+    """What measuring the artifacts produced: one report entry per detector file, card rows per file."""
+
+    artifacts: list[dict] = field(default_factory=list)
+    rows: dict[str, list[dict]] = field(default_factory=dict)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m converters.convert_detector",
         description="Export the face detector to ONNX (dynamic size) and TFLite (160, 320), fp32 and "
@@ -263,20 +315,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, default=None)
     parser.add_argument("--ship", type=Path, default=None, metavar="DIR", help="copy shipped artifacts here")
     parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args(argv)
-    show = not args.quiet
-    start = time.monotonic()
-    torch.set_num_threads(1)
-    model = load_detector(args.model)
-    meta = json.loads(args.model.with_suffix(".json").read_text())
-    paths = build(model, args.out, args.name, args.labels)
-    refiners: list[Path] = []
-    if args.refiner:
-        refiner_model = load_refiner(args.refiner)
-        refiner_meta = json.loads(args.refiner.with_suffix(".json").read_text())
-        refiners = build_refiner(refiner_model, args.out, f"{args.name}-lm", args.labels)
-    test = load_labelled(load_photos(args.labels, "test"))
-    training = {
+    return parser.parse_args(argv)
+
+
+def detector_training(args: argparse.Namespace, meta: dict) -> dict:
+    """The `training` section of the detector's cards (detection settings are added once chosen)."""
+    return {
         "weights": str(args.model),
         "spec": meta["spec"],
         "data": "dlib-teacher pseudo-labels on celeba_wild + utkface (composed canvases); never LFW",
@@ -285,174 +329,239 @@ def main(argv: Sequence[str] | None = None) -> int:
         "steps": meta.get("steps"),
         "intended_use": "mobile verification: one or a few faces of 40 px and up; not crowds or tiny faces",
     }
-    # Cards go beside the files first (the runtime's FaceDetector runs a file through its card); the
-    # detection settings follow once chosen, and the accuracy rows measured below at the end.
-    cards = {}
-    for path in paths:
-        size = SIZES[0] if path.suffix == ".onnx" else int(path.name.split("-")[1])
-        cards[path.name] = card_for(path, model, size, args.name, args.version, training)
-        save_card(cards[path.name], card_path(path))
-    if refiners:
-        refiner_training = {
-            "weights": str(args.refiner),
-            "spec": refiner_meta["spec"],
-            "data": "dlib-teacher 5-point labels on celeba_wild + utkface faces, cut by disturbed points; "
-            "never LFW",
-            "licence": RESEARCH_ONLY,
-            "train_faces": refiner_meta.get("train_faces"),
-            "steps": refiner_meta.get("steps"),
-            "intended_use": "refines the 5 points of a tinyface detection before alignment",
-        }
-        for path in refiners:
-            cards[path.name] = card_for(
-                path, refiner_model, 64, f"{args.name}-lm", args.version, refiner_training, REFINER_INPUT
-            )
-            save_card(cards[path.name], card_path(path))
-    score_threshold, selection = choose_threshold(paths[0], args.labels)
-    training = {**training, "detection": {"score": score_threshold, "nms_iou": NMS_IOU}}
-    passes, passes_selection = 1, []
-    if refiners:
-        int8 = next(p for p in paths if p.name == f"{args.name}-int8.onnx")
-        passes, passes_selection = choose_passes(
-            int8, matching_refiner(int8, refiners), args.labels, score_threshold
+
+
+def export_refiner(args: argparse.Namespace) -> Refiners:
+    """Export the refiner given by --refiner and card its files beside them (none without the flag)."""
+    if not args.refiner:
+        return Refiners([])
+    model = load_refiner(args.refiner)
+    meta = json.loads(args.refiner.with_suffix(".json").read_text())
+    refiners = Refiners(build_refiner(model, args.out, f"{args.name}-lm", args.labels), model, meta)
+    training = {
+        "weights": str(args.refiner),
+        "spec": meta["spec"],
+        "data": "dlib-teacher 5-point labels on celeba_wild + utkface faces, cut by disturbed points; "
+        "never LFW",
+        "licence": RESEARCH_ONLY,
+        "train_faces": meta.get("train_faces"),
+        "steps": meta.get("steps"),
+        "intended_use": "refines the 5 points of a tinyface detection before alignment",
+    }
+    for path in refiners.paths:
+        card = card_for(path, model, 64, f"{args.name}-lm", args.version, training, REFINER_INPUT)
+        refiners.cards[path.name] = card
+        save_card(card, card_path(path))
+    return refiners
+
+
+def choose_settings(args: argparse.Namespace, artifacts: list[Artifact], refiners: Refiners) -> Settings:
+    """Score threshold on the fp32 ONNX file, then refinement passes on the int8 ONNX one."""
+    score, selection = choose_threshold(artifacts[0].path, args.labels)
+    if not refiners.paths:
+        return Settings(score, selection)
+    int8 = next(a for a in artifacts if a.name == f"{args.name}-int8.onnx")
+    refiner = refiners.matching(int8)
+    assert refiner is not None
+    passes, passes_selection = choose_passes(int8.path, refiner, args.labels, score)
+    return Settings(score, selection, passes, passes_selection)
+
+
+def detection_for(artifact: Artifact, artifacts: list[Artifact], refiners: Refiners, base: dict) -> dict:
+    """The card's runtime settings for one file: the chosen ones, its refiner, and for a fixed-size TFLite
+    file at the smaller size the file at the larger size to retry with."""
+    detection = dict(base)
+    refiner = refiners.matching(artifact)
+    if refiner is not None:
+        detection["refiner"] = refiner.name
+    if artifact.path.suffix == ".tflite" and artifact.size == SIZES[0]:
+        larger = next(
+            a
+            for a in artifacts
+            if a.path.suffix == ".tflite" and a.size == SIZES[1] and a.precision == artifact.precision
         )
-        training["detection"]["refiner_passes"] = passes
-    # The runtime settings go into the cards now, so that every measurement below that runs a detector
-    # as an app would (`FaceDetector(path)`) runs it with exactly what ships.
-    for path in paths:
-        detection = dict(training["detection"])
-        if refiners:
-            detection["refiner"] = matching_refiner(path, refiners).name
-        if path.suffix == ".tflite" and f"-{SIZES[0]}-" in path.name:  # fixed size: retry with the larger
-            detection["retry_model"] = path.name.replace(f"-{SIZES[0]}-", f"-{SIZES[1]}-")
-        cards[path.name] = replace(cards[path.name], training={**training, "detection": detection})
-        save_card(cards[path.name], card_path(path))
-    probe = test[0][0]
-    artifacts = []
-    rows: dict[str, list[dict]] = {p.name: [] for p in paths + refiners}
-    for path in paths:
-        sizes = SIZES if path.suffix == ".onnx" else (cards[path.name].input.size[0],)
-        refiner = matching_refiner(path, refiners) if refiners else None
-        rows_by_size, latency = {}, {}
-        for s in sizes:
-            det = FaceDetector(
-                path,
-                input_size=s,
-                score_threshold=min(SWEEP),
-                nms_iou=NMS_IOU,
-                refiner=refiner,
-                refiner_passes=passes,
-                retry_larger=False,  # the network at this input size alone
-            ).prepare(threads=1)
-            results: list[ImageResult] = evaluate_on_labels(det.detect, test, show_progress=False)
-            rows_by_size[s] = pr_summary(results, SWEEP)
-            latency[s] = latency_ms(det, probe)
-        headline = at_threshold(rows_by_size[sizes[0]], score_threshold)
-        unrefined = None
-        if refiner is not None:
-            det = FaceDetector(
-                path,
-                input_size=sizes[0],
-                score_threshold=score_threshold,
-                nms_iou=NMS_IOU,
-                refiner=None,
-                retry_larger=False,
-            ).prepare(threads=1)
-            unrefined = pr_summary(evaluate_on_labels(det.detect, test), (score_threshold,))[0]["nme_mean"]
-            rows[refiner.name].append(
-                {
-                    "benchmark": f"held-out teacher labels, {len(test)} photos, landmarks of {path.name} "
-                    f"at {sizes[0]} refined",
-                    "artifact": refiner.name,
-                    "nme": headline["nme_mean"],
-                    "nme_unrefined": unrefined,
-                }
+        detection["retry_model"] = larger.name
+    return detection
+
+
+def card_detectors(
+    args: argparse.Namespace,
+    model: torch.nn.Module,
+    artifacts: list[Artifact],
+    training: dict,
+    detection: Callable[[Artifact], dict] | None = None,
+) -> dict[str, ModelCard]:
+    """Cards beside the files: first without detection settings (the runtime's FaceDetector runs a file
+    through its card, and the settings are chosen by running them), then with them."""
+    cards = {}
+    for a in artifacts:
+        t = training if detection is None else {**training, "detection": detection(a)}
+        cards[a.name] = card_for(a.path, model, a.size, args.name, args.version, t)
+        save_card(cards[a.name], card_path(a.path))
+    return cards
+
+
+def measure_artifact(
+    artifact: Artifact, refiner: Path | None, test: list, settings: Settings, card: ModelCard
+) -> tuple[dict, list[dict], dict | None]:
+    """Sweep, headline and latency of one detector file on the held-out photos: (its report entry, its card
+    rows, the row for its refiner's card or None)."""
+    rows_by_size, latency = {}, {}
+    for s in artifact.input_sizes:
+        det = FaceDetector(
+            artifact.path,
+            input_size=s,
+            score_threshold=min(SWEEP),
+            nms_iou=NMS_IOU,
+            refiner=refiner,
+            refiner_passes=settings.passes,
+            retry_larger=False,  # the network at this input size alone
+        ).prepare(threads=1)
+        results: list[ImageResult] = evaluate_on_labels(det.detect, test, show_progress=False)
+        rows_by_size[s] = pr_summary(results, SWEEP)
+        latency[s] = latency_ms(det, test[0][0])
+    first = artifact.input_sizes[0]
+    headline = at_threshold(rows_by_size[first], settings.score)
+    unrefined, refiner_row = None, None
+    if refiner is not None:
+        unrefined = unrefined_nme(artifact, first, test, settings.score)
+        refiner_row = {
+            "benchmark": f"held-out teacher labels, {len(test)} photos, landmarks of {artifact.name} "
+            f"at {first} refined",
+            "artifact": refiner.name,
+            "nme": headline["nme_mean"],
+            "nme_unrefined": unrefined,
+        }
+    rows = [
+        {
+            "benchmark": f"held-out teacher labels, {len(test)} photos, {s}x{s}",
+            "artifact": artifact.name,
+            **at_threshold(r, settings.score),
+        }
+        for s, r in rows_by_size.items()
+    ]
+    entry = {
+        "file": artifact.name,
+        "format": card.format,
+        "precision": card.precision,
+        "size_bytes": card.size_bytes,
+        "sha256": card.sha256,
+        "ops": list(card.ops),
+        "input_sizes": list(artifact.input_sizes),
+        "recall": headline["recall"],
+        "precision_at_threshold": headline["precision"],
+        "nme": headline["nme_mean"],
+        "refiner": refiner.name if refiner else None,
+        "nme_unrefined": unrefined,
+        "latency_ms_p50": {str(s): v for s, v in latency.items()},
+        "sweep": {str(s): r for s, r in rows_by_size.items()},
+    }
+    return entry, rows, refiner_row
+
+
+def unrefined_nme(artifact: Artifact, size: int, test: list, score: float) -> float:
+    """Landmark NME of the detector's own points, without the refiner (what refinement is judged against)."""
+    det = FaceDetector(
+        artifact.path,
+        input_size=size,
+        score_threshold=score,
+        nms_iou=NMS_IOU,
+        refiner=None,
+        retry_larger=False,
+    ).prepare(threads=1)
+    return pr_summary(evaluate_on_labels(det.detect, test), (score,))[0]["nme_mean"]
+
+
+def measure_all(
+    artifacts: list[Artifact], refiners: Refiners, test: list, settings: Settings, cards: dict, show: bool
+) -> Measured:
+    measured = Measured(rows={p.name: [] for p in [a.path for a in artifacts] + refiners.paths})
+    for a in artifacts:
+        refiner = refiners.matching(a)
+        entry, rows, refiner_row = measure_artifact(a, refiner, test, settings, cards[a.name])
+        measured.artifacts.append(entry)
+        measured.rows[a.name] += rows
+        if refiner is not None and refiner_row is not None:
+            measured.rows[refiner.name].append(refiner_row)
+        if show:
+            print(
+                f"{a.name}: recall {entry['recall']:.4f} precision {entry['precision_at_threshold']:.4f} "
+                f"NME {entry['nme']:.4f} latency {entry['latency_ms_p50']}",
+                flush=True,
             )
-        rows[path.name] += [
+    return measured
+
+
+def measure_lfw_gaps(args: argparse.Namespace, refiners: Refiners, measured: Measured, show: bool) -> dict:
+    """LFW alignment gap of the two shipped int8 files, as shipped (and the ONNX one without its refiner)."""
+    gaps: dict[str, dict] = {}
+    if not args.lfw:
+        return gaps
+    baseline = lfw_baseline(args.lfw, show)
+    for shipped in (f"{args.name}-int8.onnx", f"{args.name}-{SIZES[0]}-int8.tflite"):
+        path = args.out / shipped
+        g = gaps[shipped] = lfw_gap(FaceDetector(path).prepare(threads=1), baseline, show)  # as shipped
+        if refiners.paths and shipped.endswith(".onnx"):
+            alone = lfw_gap(FaceDetector(path, refiner=None).prepare(1), baseline, show)
+            g["gap_pp_unrefined"] = alone["gap_pp"]
+        measured.rows[shipped].append(
             {
-                "benchmark": f"held-out teacher labels, {len(test)} photos, {s}x{s}",
-                "artifact": path.name,
-                **at_threshold(r, score_threshold),
-            }
-            for s, r in rows_by_size.items()
-        ]
-        card = cards[path.name]
-        artifacts.append(
-            {
-                "file": path.name,
-                "format": card.format,
-                "precision": card.precision,
-                "size_bytes": card.size_bytes,
-                "sha256": card.sha256,
-                "ops": list(card.ops),
-                "input_sizes": list(sizes),
-                "recall": headline["recall"],
-                "precision_at_threshold": headline["precision"],
-                "nme": headline["nme_mean"],
-                "refiner": refiner.name if refiner else None,
-                "nme_unrefined": unrefined,
-                "latency_ms_p50": {str(s): v for s, v in latency.items()},
-                "sweep": {str(s): r for s, r in rows_by_size.items()},
+                "benchmark": "LFW View 2 (10-fold), shipped embedder, aligned by this detector",
+                "artifact": shipped,
+                **g["our_landmarks"],
+                "teacher_alignment_accuracy": g["teacher_landmarks"]["accuracy_mean"],
+                "gap_pp": g["gap_pp"],
             }
         )
         if show:
-            print(
-                f"{path.name}: recall {headline['recall']:.4f} precision {headline['precision']:.4f} "
-                f"NME {headline['nme_mean']:.4f} latency {latency}",
-                flush=True,
-            )
-    gaps = {}
-    if args.lfw:
-        baseline = lfw_baseline(args.lfw, show)
-        for shipped in (f"{args.name}-int8.onnx", f"{args.name}-160-int8.tflite"):
-            path = args.out / shipped
-            g = gaps[shipped] = lfw_gap(FaceDetector(path).prepare(threads=1), baseline, show)  # as shipped
-            if refiners and shipped.endswith(".onnx"):
-                alone = lfw_gap(FaceDetector(path, refiner=None).prepare(1), baseline, show)
-                g["gap_pp_unrefined"] = alone["gap_pp"]
-            rows[shipped].append(
-                {
-                    "benchmark": "LFW View 2 (10-fold), shipped embedder, aligned by this detector",
-                    "artifact": shipped,
-                    **g["our_landmarks"],
-                    "teacher_alignment_accuracy": g["teacher_landmarks"]["accuracy_mean"],
-                    "gap_pp": g["gap_pp"],
-                }
-            )
-            if show:
-                print(f"LFW gap with {shipped}: {g['gap_pp']} pp, no face {g['no_face_ours']}", flush=True)
-    for a in artifacts:
-        a["lfw_gap_pp"] = gaps.get(a["file"], {}).get("gap_pp")
-    for path in paths + refiners:
-        save_card(replace(cards[path.name], accuracy=tuple(rows[path.name])), card_path(path))
-    head = next(a for a in artifacts if a["file"] == f"{args.name}-int8.onnx")
-    report = {
+            print(f"LFW gap with {shipped}: {g['gap_pp']} pp, no face {g['no_face_ours']}", flush=True)
+    return gaps
+
+
+def refiner_summary(args: argparse.Namespace, refiners: Refiners, head: dict) -> dict | None:
+    if refiners.model is None:
+        return None
+    return {
+        "weights": str(args.refiner),
+        "spec": refiners.meta["spec"],
+        "params": count_params(refiners.model),
+        "mmacs": round(count_mflops(refiners.model, 64), 2),
+        "nme_unrefined": head["nme_unrefined"],
+        "minutes": refiners.meta.get("minutes"),
+    }
+
+
+def make_report(
+    args: argparse.Namespace,
+    argv: Sequence[str] | None,
+    model: torch.nn.Module,
+    refiners: Refiners,
+    settings: Settings,
+    measured: Measured,
+    gaps: dict,
+    test_photos: int,
+    minutes: float,
+) -> dict:
+    head = next(a for a in measured.artifacts if a["file"] == f"{args.name}-int8.onnx")
+    refiner_params = count_params(refiners.model) if refiners.model is not None else 0
+    return {
         "model": args.name,
         "weights": str(args.model),
         "params": count_params(model),
-        "refiner": None
-        if not refiners
-        else {
-            "weights": str(args.refiner),
-            "spec": refiner_meta["spec"],
-            "params": count_params(refiner_model),
-            "mmacs": round(count_mflops(refiner_model, 64), 2),
-            "nme_unrefined": head["nme_unrefined"],
-            "minutes": refiner_meta.get("minutes"),
-        },
-        "params_total": count_params(model) + (count_params(refiner_model) if refiners else 0),
+        "refiner": refiner_summary(args, refiners, head),
+        "params_total": count_params(model) + refiner_params,
         "mmacs": {str(s): round(count_mflops(model, s), 2) for s in SIZES},
-        "test_photos": len(test),
-        "score_threshold": score_threshold,
+        "test_photos": test_photos,
+        "score_threshold": settings.score,
         "score_threshold_selection": {
             "rule": f"lowest threshold with precision >= {TARGET_PRECISION} on 400 training-split photos",
-            "sweep": selection,
+            "sweep": settings.score_selection,
         },
         "nms_iou": NMS_IOU,
-        "refiner_passes": passes if refiners else None,
+        "refiner_passes": settings.passes if refiners.paths else None,
         "refiner_passes_selection": {
             "rule": "passes (1-3) with the lowest NME on 400 training-split photos, int8 ONNX detector",
-            "sweep": passes_selection,
+            "sweep": settings.passes_selection,
         },
         "recall": head["recall"],
         "precision": head["precision_at_threshold"],
@@ -460,25 +569,71 @@ def main(argv: Sequence[str] | None = None) -> int:
         "latency_ms_p50": head["latency_ms_p50"],
         "lfw_gap_pp": head["lfw_gap_pp"],
         "lfw": gaps,
-        "artifacts": artifacts,
+        "artifacts": measured.artifacts,
         "machine": f"{platform.machine()}, {platform.processor() or platform.system()}",
         "command": "python -m converters.convert_detector "
         + " ".join(sys.argv[1:] if argv is None else argv),
-        "minutes": round((time.monotonic() - start) / 60, 2),
+        "minutes": minutes,
     }
-    stem = args.report or args.out / "detector"
+
+
+def write_report(report: dict, stem: Path) -> None:
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
     stem.with_suffix(".md").write_text(markdown(report))
     print(markdown(report))
+
+
+def ship(args: argparse.Namespace, with_refiner: bool) -> None:
+    """Copy the shipped files and their cards into the package's model folder."""
+    args.ship.mkdir(parents=True, exist_ok=True)
+    for suffix in SHIPPED + (REFINER_SHIPPED if with_refiner else ()):
+        src = args.out / f"{args.name}-{suffix}"
+        for f in (src, card_path(src)):
+            shutil.copyfile(f, args.ship / f.name)
+            print(f"shipped {args.ship / f.name}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    show = not args.quiet
+    start = time.monotonic()
+    torch.set_num_threads(1)
+    model = load_detector(args.model)
+    training = detector_training(args, json.loads(args.model.with_suffix(".json").read_text()))
+    artifacts = build(model, args.out, args.name, args.labels)
+    refiners = export_refiner(args)
+    test = load_labelled(load_photos(args.labels, "test"))
+    card_detectors(args, model, artifacts, training)
+    settings = choose_settings(args, artifacts, refiners)
+    detection = {"score": settings.score, "nms_iou": NMS_IOU}
+    if refiners.paths:
+        detection["refiner_passes"] = settings.passes
+    training = {**training, "detection": detection}
+    # The runtime settings go into the cards now, so that every measurement below that runs a detector
+    # as an app would (`FaceDetector(path)`) runs it with exactly what ships.
+    cards = card_detectors(
+        args, model, artifacts, training, lambda a: detection_for(a, artifacts, refiners, detection)
+    )
+    measured = measure_all(artifacts, refiners, test, settings, cards, show)
+    gaps = measure_lfw_gaps(args, refiners, measured, show)
+    for entry in measured.artifacts:
+        entry["lfw_gap_pp"] = gaps.get(entry["file"], {}).get("gap_pp")
+    final_cards(artifacts, refiners, cards, measured)
+    minutes = round((time.monotonic() - start) / 60, 2)
+    report = make_report(args, argv, model, refiners, settings, measured, gaps, len(test), minutes)
+    write_report(report, args.report or args.out / "detector")
     if args.ship:
-        args.ship.mkdir(parents=True, exist_ok=True)
-        for suffix in SHIPPED + (REFINER_SHIPPED if refiners else ()):
-            src = args.out / f"{args.name}-{suffix}"
-            for f in (src, card_path(src)):
-                shutil.copyfile(f, args.ship / f.name)
-                print(f"shipped {args.ship / f.name}")
+        ship(args, bool(refiners.paths))
     return 0
+
+
+def final_cards(artifacts: list[Artifact], refiners: Refiners, cards: dict, measured: Measured) -> None:
+    """The accuracy rows measured above go into every card, the detector's and the refiner's."""
+    for path, card in [(a.path, cards[a.name]) for a in artifacts] + [
+        (p, refiners.cards[p.name]) for p in refiners.paths
+    ]:
+        save_card(replace(card, accuracy=tuple(measured.rows[path.name])), card_path(path))
 
 
 def markdown(report: dict) -> str:
