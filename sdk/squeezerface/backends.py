@@ -14,7 +14,7 @@ import sys
 import tempfile
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,7 +190,8 @@ class LiteRTBackend(Backend):
         return np.concatenate([self._invoke(x[i : i + 1]) for i in range(x.shape[0])])
 
 
-ENGINES: dict[str, type[Backend]] = {".onnx": OnnxRuntimeBackend, ".tflite": LiteRTBackend}
+# each engine is a Backend subclass taking (path, threads, content)
+ENGINES: dict[str, Callable[..., Backend]] = {".onnx": OnnxRuntimeBackend, ".tflite": LiteRTBackend}
 
 
 def open_backend(

@@ -96,6 +96,12 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
     return np.array(keep, dtype=np.int64)
 
 
+def _box4(values: np.ndarray) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) as the four floats a `Face` box is."""
+    x0, y0, x1, y1 = (float(v) for v in values)
+    return x0, y0, x1, y1
+
+
 def faces_from_output(
     raw: np.ndarray,
     grid: np.ndarray,
@@ -119,7 +125,7 @@ def faces_from_output(
         corners = np.clip(corners, 0, [w, h, w, h])
         faces.append(
             Face(
-                box=tuple(float(v) for v in corners),
+                box=_box4(corners),
                 landmarks=box.to_image(landmarks[i]),
                 score=float(scores[i]),
             )

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import shutil
 from importlib import resources
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
 from pathlib import Path
 
 from squeezerface.errors import ModelFileError
@@ -31,7 +35,7 @@ SHIPPED_FOR_BACKEND: dict[str, tuple[str, str]] = {
 _MODEL_SUFFIXES = (".onnx", ".tflite")
 
 
-def _models_dir() -> resources.abc.Traversable:
+def _models_dir() -> Traversable:
     return resources.files("squeezerface").joinpath("models")
 
 

@@ -132,7 +132,8 @@ def calibrate_on_folders(
         scores, labels = all_pairs(vectors, identities[keep])
     if batch.refused:
         source += f"; {len(batch.refused)} photo(s) the app refuses left out"
-    card = load_card(embedder.model.path).with_calibration(calibrate(scores, labels, source, fars))
+    model_path = embedder.model.path  # type: ignore[attr-defined]
+    card = load_card(model_path).with_calibration(calibrate(scores, labels, source, fars))
     no_face = sum(not item.face.detected for item in batch.items.values())
     n_ids = len(set(identities.tolist())) if identities is not None else 0
     return CalibrationRun(card, scores, labels, no_face, dict(batch.refused), len(batch.items), n_ids)

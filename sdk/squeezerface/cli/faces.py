@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from squeezerface.cli.common import (
     EXIT_BAD_INPUT,
@@ -69,7 +70,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if match.accepted else EXIT_DIFFERENT
 
 
-def _several_faces_note(path: Path, result: object, policy: str) -> str | None:
+def _several_faces_note(path: Path, result: Any, policy: str) -> str | None:
     """A line saying which face was used when a photo shows several (text output)."""
     faces = getattr(result, "faces", ())
     if len(faces) < 2:

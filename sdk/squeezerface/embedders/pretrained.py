@@ -150,7 +150,9 @@ class PretrainedEmbedder(FaceEmbedder):
         return l2_normalize(self.forward(self.spec.prepare(faces)))
 
     def embed(self, image: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
-        return self.embed_aligned(np.stack([align_face(image, f.landmarks) for f in faces]) if faces else [])
+        if not faces:
+            return self.embed_aligned(np.zeros((0, 112, 112, 3), np.uint8))
+        return self.embed_aligned(np.stack([align_face(image, f.landmarks) for f in faces]))
 
 
 class EdgeFaceEmbedder(PretrainedEmbedder):
