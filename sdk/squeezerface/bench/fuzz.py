@@ -23,7 +23,7 @@ import traceback
 import zlib
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
@@ -88,10 +88,10 @@ def _encode(rgb: np.ndarray, fmt: str) -> bytes:
         image = image[:, :, 0]
     if fmt == "hdr":
         image = image.astype(np.float32) / 255.0
-    ok, buf = cv2.imencode("." + fmt, image)
+    ok, encoded = cv2.imencode("." + fmt, image)
     if not ok:
         raise RuntimeError(f"cannot encode .{fmt}")
-    return buf.tobytes()
+    return encoded.tobytes()
 
 
 ENCODED_FORMATS = (
@@ -324,7 +324,7 @@ def _wrong_dtype_array(rng: np.random.Generator, shape: tuple[int, ...]) -> np.n
         )
     )
     if kind == "object":
-        values = [None, 1, 2.5, "x", b"y", [1], {}]
+        values: list[Any] = [None, 1, 2.5, "x", b"y", [1], {}]
         flat = [values[int(i)] for i in rng.integers(0, len(values), int(np.prod(shape)))]
         arr = np.empty(int(np.prod(shape)), dtype=object)
         arr[:] = flat
@@ -503,7 +503,7 @@ def _odd_source(rng: np.random.Generator, assets: Assets) -> Any:
     if choice == 3:
         return {"image": "x"}
     if choice == 4:
-        return memoryview(rng.random((8, 8)))  # non-byte memoryview
+        return memoryview(rng.random((8, 8)).data)  # non-byte memoryview
     if choice == 5:
         return bytearray(assets.encoded["jpg"][1])
     if choice == 6:
@@ -994,6 +994,75 @@ FAILURES = ("crash", "died", "hang", "memory_over_cap")
 """Outcomes that fail the run: an untyped exception or wrong output, a dead worker, a hang, memory."""
 
 
+@dataclass
+class _Tally:
+    """Outcome counts of a fuzz run, per kind, every failure with its recipe, and the progress line."""
+
+    total: int
+    progress: Callable[[str], None] | None
+    every: int
+    started: float = field(default_factory=time.monotonic)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    by_kind: dict[str, Counter[str]] = field(default_factory=dict)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    peak: float = 0.0
+
+    def record(self, recipe: dict[str, Any], outcome: str, extra: dict[str, Any]) -> None:
+        self.outcomes[outcome] += 1
+        self.by_kind.setdefault(recipe["kind"], Counter())[outcome] += 1
+        if outcome in FAILURES:
+            self.failures.append({"recipe": recipe, "outcome": outcome, **extra})
+        done = sum(self.outcomes.values())
+        if self.progress and done % self.every == 0:
+            o = self.outcomes
+            rate = done / max(time.monotonic() - self.started, 1e-9)
+            self.progress(
+                f"fuzz {done:,}/{self.total:,}: {o['crash'] + o['died']} crashes, "
+                f"{o['hang']} hangs, {o['memory_over_cap']} over the memory cap, "
+                f"{o['ok']:,} accepted, {rate:.1f} cases/s"
+            )
+
+    def summary(self, rss_cap_mb: float, case_timeout: float) -> dict[str, Any]:
+        o = self.outcomes
+        typed = sum(n for k, n in o.items() if k not in (*FAILURES, "ok", "unbuildable"))
+        return {
+            "fuzz_cases": self.total,
+            "accepted": o["ok"],
+            "typed_errors": typed,
+            "crashes": o["crash"] + o["died"],
+            "hangs": o["hang"],
+            "memory_over_cap": o["memory_over_cap"],
+            "unbuildable": o["unbuildable"],
+            "outcomes": dict(sorted(o.items())),
+            "by_kind": {k: dict(sorted(v.items())) for k, v in sorted(self.by_kind.items())},
+            "peak_worker_rss_mb": round(self.peak, 1),
+            "rss_cap_mb": rss_cap_mb,
+            "case_timeout_s": case_timeout,
+            "failures": self.failures,
+            "seconds": round(time.monotonic() - self.started, 1),
+        }
+
+
+def _receive(worker: _Worker, recipe: dict[str, Any], rss_cap_mb: float, tally: _Tally) -> bool:
+    """Record the answer of a worker that has one; True when the worker must be replaced (it died, or
+    this case took its peak RSS past the cap)."""
+    try:
+        result = worker.conn.recv()
+    except (EOFError, OSError):  # the worker died (a segfault, the OOM killer, ...)
+        worker.process.join(5)
+        tally.record(recipe, "died", {"exitcode": worker.process.exitcode})
+        return True
+    outcome = result.pop("outcome")
+    rss = float(result.pop("rss_mb", 0.0))
+    tally.peak = max(tally.peak, rss)
+    restart = False
+    if rss > rss_cap_mb:
+        result.update(rss_mb=rss, outcome_before=outcome)
+        outcome, restart = "memory_over_cap", True
+    tally.record(recipe, outcome, result if outcome in FAILURES or outcome == "unbuildable" else {})
+    return restart
+
+
 def run_fuzz(
     cases: list[dict[str, Any]],
     *,
@@ -1006,13 +1075,7 @@ def run_fuzz(
     every: int = 500,
 ) -> dict[str, Any]:
     """Run recipes through worker processes with a watchdog; counts and every failure with its recipe."""
-    started = time.monotonic()
-    outcomes: Counter[str] = Counter()
-    by_kind: dict[str, Counter[str]] = {}
-    failures: list[dict[str, Any]] = []
-    peak = 0.0
-    if not cases:
-        workers = 0
+    tally = _Tally(len(cases), progress, every)
     ctx = mp.get_context("spawn")
     lfw_arg = str(lfw) if lfw is not None and (lfw / "images").is_dir() else None
 
@@ -1021,21 +1084,6 @@ def run_fuzz(
 
     pool = [new_worker() for _ in range(min(max(1, workers), len(cases)) if cases else 0)]
     pending = list(enumerate(cases))[::-1]
-
-    def record(recipe: dict[str, Any], outcome: str, extra: dict[str, Any]) -> None:
-        outcomes[outcome] += 1
-        by_kind.setdefault(recipe["kind"], Counter())[outcome] += 1
-        if outcome in FAILURES:
-            failures.append({"recipe": recipe, "outcome": outcome, **extra})
-        done = sum(outcomes.values())
-        if progress and done % every == 0:
-            rate = done / max(time.monotonic() - started, 1e-9)
-            progress(
-                f"fuzz {done:,}/{len(cases):,}: {outcomes['crash'] + outcomes['died']} crashes, "
-                f"{outcomes['hang']} hangs, {outcomes['memory_over_cap']} over the memory cap, "
-                f"{outcomes['ok']:,} accepted, {rate:.1f} cases/s"
-            )
-
     try:
         for worker in pool:
             if pending:
@@ -1046,26 +1094,10 @@ def run_fuzz(
                 if worker.case is None:
                     continue
                 _, recipe = worker.case
-                restart = False
                 if worker.conn in ready:
-                    try:
-                        result = worker.conn.recv()
-                    except (EOFError, OSError):  # the worker died (a segfault, the OOM killer, ...)
-                        worker.process.join(5)
-                        record(recipe, "died", {"exitcode": worker.process.exitcode})
-                        restart = True
-                    else:
-                        outcome = result.pop("outcome")
-                        rss = float(result.pop("rss_mb", 0.0))
-                        peak = max(peak, rss)
-                        if rss > rss_cap_mb:  # this case took the worker's peak RSS past the cap
-                            result.update(rss_mb=rss, outcome_before=outcome)
-                            outcome, restart = "memory_over_cap", True
-                        record(
-                            recipe, outcome, result if outcome in FAILURES or outcome == "unbuildable" else {}
-                        )
+                    restart = _receive(worker, recipe, rss_cap_mb, tally)
                 elif time.monotonic() - worker.started > case_timeout:
-                    record(recipe, "hang", {"seconds": case_timeout})
+                    tally.record(recipe, "hang", {"seconds": case_timeout})
                     restart = True
                 else:
                     continue
@@ -1078,23 +1110,7 @@ def run_fuzz(
     finally:
         for worker in pool:
             worker.stop()
-    typed = sum(n for k, n in outcomes.items() if k not in (*FAILURES, "ok", "unbuildable"))
-    return {
-        "fuzz_cases": len(cases),
-        "accepted": outcomes["ok"],
-        "typed_errors": typed,
-        "crashes": outcomes["crash"] + outcomes["died"],
-        "hangs": outcomes["hang"],
-        "memory_over_cap": outcomes["memory_over_cap"],
-        "unbuildable": outcomes["unbuildable"],
-        "outcomes": dict(sorted(outcomes.items())),
-        "by_kind": {k: dict(sorted(v.items())) for k, v in sorted(by_kind.items())},
-        "peak_worker_rss_mb": round(peak, 1),
-        "rss_cap_mb": rss_cap_mb,
-        "case_timeout_s": case_timeout,
-        "failures": failures,
-        "seconds": round(time.monotonic() - started, 1),
-    }
+    return tally.summary(rss_cap_mb, case_timeout)
 
 
 def replay(recipe: dict[str, Any], lfw: Path | None) -> str:

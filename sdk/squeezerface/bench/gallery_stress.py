@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -205,6 +207,102 @@ with Gallery(path, _model(), key=key if key != "-" else False, timeout=30) as g:
 """
 
 
+@dataclass
+class _Kill9Tally:
+    """What the kill -9 rounds found, kept over every round: what was committed must stay unless forgotten."""
+
+    failures: list[str] = field(default_factory=list)
+    integrity_failures: int = 0
+    partial: int = 0
+    lost: int = 0
+    resurrected: int = 0
+    open_failures: int = 0
+    enrolled_total: int = 0
+    forgotten_total: int = 0
+    committed: set[str] = field(default_factory=set)
+    forgetting: set[str] = field(default_factory=set)
+    forgotten: set[str] = field(default_factory=set)
+    reported: set[str] = field(default_factory=set)
+
+    def add_child_log(self, out: str) -> None:
+        """What a killed child printed: names enrolled, forgets started and forgets returned."""
+        seen: dict[str, set[str]] = {"enrolled": set(), "forgetting": set(), "forgot": set()}
+        for line in out.splitlines():
+            words = line.split()
+            if len(words) == 2 and words[0] in seen:
+                seen[words[0]].add(words[1])
+        self.enrolled_total += len(seen["enrolled"])
+        self.forgotten_total += len(seen["forgot"])
+        self.committed |= seen["enrolled"]
+        self.forgetting |= seen["forgetting"]
+        self.forgotten |= seen["forgot"]
+
+    def fail(self, message: str) -> None:
+        self.failures.append(message[:500])
+
+
+def _start_kill9_child(path: Path, r: int, templates: int, key: str | None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", _KILL9_CHILD, str(path), str(r), str(templates), key or "-"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        text=True,
+    )
+
+
+def _check_after_kill(path: Path, r: int, templates: int, key: str | None, tally: _Kill9Tally) -> None:
+    """Open the gallery from scratch: whole enrolments with their templates, none committed lost, none
+    forgotten back, a search that runs."""
+    from squeezerface.gallery import Gallery
+
+    with Gallery(path, _model(), key=key if key else False, create=False) as gallery:
+        present = {p.name: p.templates for p in gallery.identities()}
+        for name, count in present.items():
+            if count != templates:
+                tally.partial += 1
+                tally.fail(f"round {r}: {name} has {count} of {templates} templates")
+            elif not np.allclose(gallery.templates(name), person_templates(name, templates), atol=1e-6):
+                tally.partial += 1
+                tally.fail(f"round {r}: {name}'s templates differ from those enrolled")
+        # a forget the child started but did not see return may or may not have committed
+        missing = tally.committed - tally.forgetting - set(present) - tally.reported
+        back = (tally.forgotten & set(present)) - tally.reported
+        tally.reported |= missing | back  # each counted once, in the round it went wrong
+        tally.lost += len(missing)
+        tally.resurrected += len(back)
+        if missing:
+            tally.fail(f"round {r}: committed enrolments missing: {sorted(missing)[:5]}")
+        gallery.identify(person_templates("probe", 1)[0])
+
+
+def _kill9_round(
+    path: Path, r: int, templates: int, key: str | None, delay: Callable[[], float], tally: _Kill9Tally
+) -> None:
+    """Start a child enrolling, kill it after `delay()` seconds (drawn only once it is ready), check."""
+    child = _start_kill9_child(path, r, templates, key)
+    assert child.stdout is not None
+    first = child.stdout.readline()
+    if first.strip() != "ready":
+        child.kill()
+        tally.fail(f"round {r}: child did not start: {first!r} {child.stderr.read() if child.stderr else ''}")
+        tally.open_failures += 1
+        return
+    time.sleep(delay())
+    os.kill(child.pid, signal.SIGKILL)
+    out, _ = child.communicate(timeout=60)
+    tally.add_child_log(out)
+    try:
+        _check_after_kill(path, r, templates, key, tally)
+    except Exception as exc:  # any failure to open or read is counted
+        tally.open_failures += 1
+        tally.fail(f"round {r}: {type(exc).__name__}: {exc}")
+    integrity = _integrity(path)
+    if integrity != "ok":
+        tally.integrity_failures += 1
+        tally.fail(f"round {r}: integrity_check: {integrity[:200]}")
+
+
 def run_kill9(
     folder: Path,
     rounds: int,
@@ -214,103 +312,24 @@ def run_kill9(
     max_delay: float = 0.6,
 ) -> dict[str, Any]:
     """Kill a child mid-enrolment `rounds` times; after each kill check the gallery from scratch."""
-    from squeezerface.gallery import Gallery
-
     path = folder / f"kill9-{'encrypted' if key else 'plain'}.sqlite"
     rng = random.Random(seed)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    failures: list[str] = []
-    integrity_failures = partial = lost = resurrected = open_failures = 0
-    enrolled_total = forgotten_total = 0
-    all_committed: set[str] = set()  # over every round: what was committed must stay, unless forgotten
-    all_forgetting: set[str] = set()
-    all_forgotten: set[str] = set()
-    reported: set[str] = set()
+    tally = _Kill9Tally()
     started = time.monotonic()
     for r in range(rounds):
-        child = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                _KILL9_CHILD,
-                str(path),
-                str(r),
-                str(templates),
-                key or "-",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            text=True,
-        )
-        assert child.stdout is not None
-        first = child.stdout.readline()
-        if first.strip() != "ready":
-            child.kill()
-            failures.append(
-                f"round {r}: child did not start: {first!r} {child.stderr.read() if child.stderr else ''}"[
-                    :500
-                ]
-            )
-            open_failures += 1
-            continue
-        time.sleep(rng.uniform(0.0, max_delay))
-        os.kill(child.pid, signal.SIGKILL)
-        out, _ = child.communicate(timeout=60)
-        committed, forgetting, forgotten = set(), set(), set()
-        for line in out.splitlines():
-            words = line.split()
-            if len(words) == 2 and words[0] == "enrolled":
-                committed.add(words[1])
-            elif len(words) == 2 and words[0] == "forgetting":
-                forgetting.add(words[1])
-            elif len(words) == 2 and words[0] == "forgot":
-                forgotten.add(words[1])
-        enrolled_total += len(committed)
-        forgotten_total += len(forgotten)
-        all_committed |= committed
-        all_forgetting |= forgetting
-        all_forgotten |= forgotten
-        try:
-            with Gallery(path, _model(), key=key if key else False, create=False) as gallery:
-                present = {p.name: p.templates for p in gallery.identities()}
-                for name, count in present.items():
-                    if count != templates:
-                        partial += 1
-                        failures.append(f"round {r}: {name} has {count} of {templates} templates")
-                    elif not np.allclose(
-                        gallery.templates(name), person_templates(name, templates), atol=1e-6
-                    ):
-                        partial += 1
-                        failures.append(f"round {r}: {name}'s templates differ from those enrolled")
-                # a forget the child started but did not see return may or may not have committed
-                missing = all_committed - all_forgetting - set(present) - reported
-                back = (all_forgotten & set(present)) - reported
-                reported |= missing | back  # each counted once, in the round it went wrong
-                lost += len(missing)
-                resurrected += len(back)
-                if missing:
-                    failures.append(f"round {r}: committed enrolments missing: {sorted(missing)[:5]}")
-                gallery.identify(person_templates("probe", 1)[0])
-        except Exception as exc:  # any failure to open or read is counted
-            open_failures += 1
-            failures.append(f"round {r}: {type(exc).__name__}: {exc}"[:500])
-        integrity = _integrity(path)
-        if integrity != "ok":
-            integrity_failures += 1
-            failures.append(f"round {r}: integrity_check: {integrity[:200]}")
+        _kill9_round(path, r, templates, key, lambda: rng.uniform(0.0, max_delay), tally)
     return {
         "rounds": rounds,
         "templates_per_enrolment": templates,
         "encrypted": bool(key),
-        "enrolments_committed": enrolled_total,
-        "forgets_committed": forgotten_total,
-        "integrity_failures": integrity_failures,
-        "partial_enrolments": partial,
-        "committed_lost": lost,
-        "forgotten_resurrected": resurrected,
-        "open_failures": open_failures,
-        "failures": failures[:50],
+        "enrolments_committed": tally.enrolled_total,
+        "forgets_committed": tally.forgotten_total,
+        "integrity_failures": tally.integrity_failures,
+        "partial_enrolments": tally.partial,
+        "committed_lost": tally.lost,
+        "forgotten_resurrected": tally.resurrected,
+        "open_failures": tally.open_failures,
+        "failures": tally.failures[:50],
         "seconds": round(time.monotonic() - started, 1),
     }
 

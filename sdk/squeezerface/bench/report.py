@@ -36,6 +36,26 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]
 
 def render_markdown(report: dict[str, Any]) -> str:
     """The Markdown page of a benchmark report (the JSON's content, for people). Pure."""
+    latency = [LatencyRecord(**r) for r in report.get("latency", [])]
+    lines = [
+        *_header(report),
+        *_device_section(report.get("device", {})),
+        *_targets_section(report.get("targets", [])),
+        *(_latency_sections(latency) if latency else []),
+        *_configs_section(report.get("configs", [])),
+        *_roofline_section(report.get("gemm", []), report.get("roofline", [])),
+    ]
+    search = report.get("search", [])
+    if search:
+        lines += [render_search_markdown(search), ""]
+    notes = report.get("notes", [])
+    if notes:
+        lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _header(report: dict[str, Any]) -> list[str]:
+    """Title, the smoke-run and emulation flags (at the top, never in a footnote), command and method."""
     dev = report.get("device", {})
     lines = [f"# {report.get('title', 'squeezerface latency benchmark')}", ""]
     runs = report.get("settings", {}).get("runs")
@@ -51,19 +71,21 @@ def render_markdown(report: dict[str, Any]) -> str:
             "latency.",
             "",
         ]
-    lines += [
+    settings = report["settings"]
+    return [
+        *lines,
         f"Device: **{report.get('device_summary', '')}**. Command: `{' '.join(report.get('command', []))}` "
         f"({report.get('created_utc', '')}).",
         "",
-        f"Method: batch 1; {report['settings'].get('isolation', '')}; per stage "
-        f"{report['settings'].get('warmup')} untimed warm-up calls then "
-        f"{report['settings'].get('runs')} timed calls (garbage collector off); p50/p90/p99, mean and std "
+        f"Method: batch 1; {settings.get('isolation', '')}; per stage "
+        f"{settings.get('warmup')} untimed warm-up calls then "
+        f"{settings.get('runs')} timed calls (garbage collector off); p50/p90/p99, mean and std "
         "of those; ratio = ours p50 / dlib p50 in this "
         "same run (below 1: ours faster), speed-up = its inverse. Thread counts are passed to onnxruntime, "
         "LiteRT and OpenCV"
         + (
             ""
-            if "IN-PROCESS" in str(report["settings"].get("isolation", ""))
+            if "IN-PROCESS" in str(settings.get("isolation", ""))
             else " and set in each worker's environment (OMP/OPENBLAS/MKL_NUM_THREADS)"
         )
         + ".",
@@ -71,7 +93,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"Photos: {report.get('images_note', '')}.",
         "",
     ]
-    device_rows = [
+
+
+def _device_section(dev: dict[str, Any]) -> list[str]:
+    rows: list[tuple[str, Any]] = [
         ("CPU", dev.get("cpu_model") or ""),
         ("cores", dev.get("cpu_cores") or ""),
         ("CPUs (logical / usable)", f"{dev.get('logical_cpus')} / {dev.get('usable_cpus')}"),
@@ -88,217 +113,214 @@ def render_markdown(report: dict[str, Any]) -> str:
         ("packages", ", ".join(f"{k} {v}" for k, v in dev.get("packages", {}).items())),
     ]
     if dev.get("pi_throttled"):
-        device_rows.append(
+        rows.append(
             ("Raspberry Pi throttling / temperature", f"{dev['pi_throttled']} / {dev.get('pi_temperature')}")
         )
-    lines += ["## Device", "", *_md_table(("", ""), device_rows), ""]
+    return ["## Device", "", *_md_table(("", ""), rows), ""]
 
-    targets = report.get("targets", [])
-    if targets:
-        lines += ["## Targets (benchmarks, not tests)", ""]
-        rows = [
-            (
-                t["target"],
-                t["config"],
-                t["required"],
-                t["measured"],
-                {True: "met", False: "**missed**", None: "not judged"}[t["met"]],
-                "; ".join(x for x in (t["shortfall"], t["why"]) if x),
-            )
-            for t in targets
-        ]
-        lines += [
-            *_md_table(("target", "configuration", "required", "measured", "", "by how much, and why"), rows),
-            "",
-        ]
 
-    latency = [LatencyRecord(**r) for r in report.get("latency", [])]
-    if latency:
-        lines += ["## Embedding and end to end against dlib (p50)", ""]
-        rows = []
-        for key in _ordered_keys(latency):
-            e = find_record(latency, key[0], key[1], "embed")
-            v = find_record(latency, key[0], key[1], "end_to_end")
-            if e is None and v is None:
-                continue
-            rows.append(
-                (
-                    key[0],
-                    key[1],
-                    e.precision if e else "",
-                    format_number(e.p50_ms) if e else "",
-                    format_number(e.ratio_vs_dlib, 4) if e else "",
-                    f"{e.speedup_vs_dlib:.1f}x" if e and e.speedup_vs_dlib else "",
-                    format_number(v.p50_ms) if v else "skipped",
-                    format_number(v.ratio_vs_dlib, 4) if v else "",
-                    f"{v.speedup_vs_dlib:.1f}x" if v and v.speedup_vs_dlib else "",
-                )
-            )
-        lines += [
-            *_md_table(
-                (
-                    "configuration",
-                    "threads",
-                    "precision",
-                    "embed ms",
-                    "ratio vs dlib",
-                    "speed-up",
-                    "end-to-end ms",
-                    "ratio vs dlib",
-                    "speed-up",
-                ),
-                rows,
-            ),
-            "",
-        ]
-        stages = [s for s in STAGES if any(r.stage == s for r in latency)]
-        lines += [
-            "## Per stage (p50 ms)",
-            "",
-            "Stages: " + "; ".join(f"{s} = {STAGE_TITLES[s]}" for s in stages) + ".",
-            "",
-        ]
-        rows = []
-        for key in _ordered_keys(latency):
-            cells = []
-            for s in stages:
-                r = find_record(latency, key[0], key[1], s)
-                cells.append(format_number(r.p50_ms) if r else "")
-            rows.append((key[0], key[1], *cells))
-        lines += [*_md_table(("configuration", "threads", *stages), rows), ""]
-        lines += ["## All statistics (ms)", ""]
-        rows = [
-            (
-                r.config,
-                r.stage,
-                r.backend,
-                r.precision,
-                r.threads,
-                r.runs,
-                format_number(r.p50_ms),
-                format_number(r.p90_ms),
-                format_number(r.p99_ms),
-                f"{format_number(r.mean_ms)} ± {format_number(r.std_ms)}",
-                format_number(r.ratio_vs_dlib, 4),
-                r.note,
-            )
-            for r in latency
-        ]
-        lines += [
-            *_md_table(
-                (
-                    "configuration",
-                    "stage",
-                    "backend",
-                    "precision",
-                    "threads",
-                    "runs",
-                    "p50",
-                    "p90",
-                    "p99",
-                    "mean ± std",
-                    "ratio vs dlib",
-                    "note",
-                ),
-                rows,
-            ),
-            "",
-        ]
-    configs = report.get("configs", [])
-    if configs:
-        lines += ["## Model load, memory, skipped configurations", ""]
-        rows = []
-        for c in configs:
-            cfg = c["config"]
-            models = c.get("models", {})
-            what = ", ".join(str(models[k]) for k in ("embedder", "detector") if models.get(k))
-            rows.append(
-                (
-                    cfg["name"],
-                    cfg["threads"],
-                    c["status"],
-                    format_number(c.get("import_ms"), 1),
-                    format_number(c.get("load_ms"), 1),
-                    format_number(c.get("peak_rss_mb"), 1),
-                    what,
-                    "; ".join(x for x in [c.get("reason", ""), *c.get("notes", [])] if x),
-                )
-            )
-        lines += [
-            *_md_table(
-                (
-                    "configuration",
-                    "threads",
-                    "status",
-                    "engine import ms",
-                    "model load ms",
-                    "peak RSS MiB",
-                    "models",
-                    "notes",
-                ),
-                rows,
-            ),
-            "",
-            "Peak RSS is the whole worker process (Python, numpy, OpenCV, the engine, the models, the "
-            "photos).",
-            "",
-        ]
-    gemm = report.get("gemm", [])
-    roof = report.get("roofline", [])
-    if gemm or roof:
-        lines += ["## Roofline: embedder against the measured GEMM ceiling", ""]
-        rows = [
-            (g["threads"], g.get("dtype", "fp32"), f"{g['gflops']:.1f}", g["size"], g.get("blas") or "")
-            for g in gemm
-        ]
-        lines += [
-            *_md_table(("threads", "GEMM", "GFLOP/s (int8: GOP/s)", "best size n", "computed by"), rows),
-            "",
-        ]
-        if roof:
-            rows = [
-                (
-                    p["config"],
-                    p["threads"],
-                    p["precision"],
-                    format_number(p["mmacs"], 1),
-                    format_number(p["embed_p50_ms"]),
-                    format_number(p["achieved_gflops"], 2),
-                    p.get("ceiling", "fp32"),
-                    f"{100 * p['fraction']:.1f} %",
-                    f"{100 * p['engine_fraction']:.1f} %" if p.get("engine_fraction") else "",
-                )
-                for p in roof
-            ]
-            lines += [
-                *_md_table(
-                    (
-                        "configuration",
-                        "threads",
-                        "precision",
-                        "MMACs",
-                        "embed p50 ms",
-                        "achieved G/s",
-                        "ceiling",
-                        "of the ceiling",
-                        "engine call alone, of the ceiling",
-                    ),
-                    rows,
-                ),
-                "",
-                "Achieved = 2 x MACs (from the model card) / p50, against the GEMM ceiling of the model's "
-                "precision measured in this run: float32 through numpy's BLAS, int8 through onnxruntime's "
-                "MatMulInteger (u8 x s8, measured when the onnx package is installed). An int8 model shown "
-                "against the fp32 ceiling (no int8 one measured) is not judged by it.",
-                "",
-            ]
-    search = report.get("search", [])
-    if search:
-        lines += [render_search_markdown(search), ""]
-    notes = report.get("notes", [])
-    if notes:
-        lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
-    return "\n".join(lines).rstrip() + "\n"
+def _targets_section(targets: list[dict[str, Any]]) -> list[str]:
+    if not targets:
+        return []
+    rows = [
+        (
+            t["target"],
+            t["config"],
+            t["required"],
+            t["measured"],
+            {True: "met", False: "**missed**", None: "not judged"}[t["met"]],
+            "; ".join(x for x in (t["shortfall"], t["why"]) if x),
+        )
+        for t in targets
+    ]
+    return [
+        "## Targets (benchmarks, not tests)",
+        "",
+        *_md_table(("target", "configuration", "required", "measured", "", "by how much, and why"), rows),
+        "",
+    ]
+
+
+def _latency_sections(latency: list[LatencyRecord]) -> list[str]:
+    return [*_vs_dlib_section(latency), *_stages_section(latency), *_statistics_section(latency)]
+
+
+def _vs_dlib_row(latency: list[LatencyRecord], key: tuple[str, int]) -> tuple[Any, ...] | None:
+    e = find_record(latency, key[0], key[1], "embed")
+    v = find_record(latency, key[0], key[1], "end_to_end")
+    if e is None and v is None:
+        return None
+    return (
+        key[0],
+        key[1],
+        e.precision if e else "",
+        format_number(e.p50_ms) if e else "",
+        format_number(e.ratio_vs_dlib, 4) if e else "",
+        f"{e.speedup_vs_dlib:.1f}x" if e and e.speedup_vs_dlib else "",
+        format_number(v.p50_ms) if v else "skipped",
+        format_number(v.ratio_vs_dlib, 4) if v else "",
+        f"{v.speedup_vs_dlib:.1f}x" if v and v.speedup_vs_dlib else "",
+    )
+
+
+def _vs_dlib_section(latency: list[LatencyRecord]) -> list[str]:
+    rows = [r for r in (_vs_dlib_row(latency, key) for key in _ordered_keys(latency)) if r is not None]
+    header = (
+        "configuration",
+        "threads",
+        "precision",
+        "embed ms",
+        "ratio vs dlib",
+        "speed-up",
+        "end-to-end ms",
+        "ratio vs dlib",
+        "speed-up",
+    )
+    return ["## Embedding and end to end against dlib (p50)", "", *_md_table(header, rows), ""]
+
+
+def _stages_section(latency: list[LatencyRecord]) -> list[str]:
+    stages = [s for s in STAGES if any(r.stage == s for r in latency)]
+    rows = []
+    for key in _ordered_keys(latency):
+        cells = []
+        for s in stages:
+            r = find_record(latency, key[0], key[1], s)
+            cells.append(format_number(r.p50_ms) if r else "")
+        rows.append((key[0], key[1], *cells))
+    return [
+        "## Per stage (p50 ms)",
+        "",
+        "Stages: " + "; ".join(f"{s} = {STAGE_TITLES[s]}" for s in stages) + ".",
+        "",
+        *_md_table(("configuration", "threads", *stages), rows),
+        "",
+    ]
+
+
+def _statistics_section(latency: list[LatencyRecord]) -> list[str]:
+    rows = [
+        (
+            r.config,
+            r.stage,
+            r.backend,
+            r.precision,
+            r.threads,
+            r.runs,
+            format_number(r.p50_ms),
+            format_number(r.p90_ms),
+            format_number(r.p99_ms),
+            f"{format_number(r.mean_ms)} ± {format_number(r.std_ms)}",
+            format_number(r.ratio_vs_dlib, 4),
+            r.note,
+        )
+        for r in latency
+    ]
+    header = (
+        "configuration",
+        "stage",
+        "backend",
+        "precision",
+        "threads",
+        "runs",
+        "p50",
+        "p90",
+        "p99",
+        "mean ± std",
+        "ratio vs dlib",
+        "note",
+    )
+    return ["## All statistics (ms)", "", *_md_table(header, rows), ""]
+
+
+def _config_row(c: dict[str, Any]) -> tuple[Any, ...]:
+    cfg, models = c["config"], c.get("models", {})
+    return (
+        cfg["name"],
+        cfg["threads"],
+        c["status"],
+        format_number(c.get("import_ms"), 1),
+        format_number(c.get("load_ms"), 1),
+        format_number(c.get("peak_rss_mb"), 1),
+        ", ".join(str(models[k]) for k in ("embedder", "detector") if models.get(k)),
+        "; ".join(x for x in [c.get("reason", ""), *c.get("notes", [])] if x),
+    )
+
+
+def _configs_section(configs: list[dict[str, Any]]) -> list[str]:
+    if not configs:
+        return []
+    header = (
+        "configuration",
+        "threads",
+        "status",
+        "engine import ms",
+        "model load ms",
+        "peak RSS MiB",
+        "models",
+        "notes",
+    )
+    return [
+        "## Model load, memory, skipped configurations",
+        "",
+        *_md_table(header, [_config_row(c) for c in configs]),
+        "",
+        "Peak RSS is the whole worker process (Python, numpy, OpenCV, the engine, the models, the "
+        "photos).",
+        "",
+    ]
+
+
+def _roofline_row(p: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        p["config"],
+        p["threads"],
+        p["precision"],
+        format_number(p["mmacs"], 1),
+        format_number(p["embed_p50_ms"]),
+        format_number(p["achieved_gflops"], 2),
+        p.get("ceiling", "fp32"),
+        f"{100 * p['fraction']:.1f} %",
+        f"{100 * p['engine_fraction']:.1f} %" if p.get("engine_fraction") else "",
+    )
+
+
+def _roofline_section(gemm: list[dict[str, Any]], roof: list[dict[str, Any]]) -> list[str]:
+    if not (gemm or roof):
+        return []
+    rows = [
+        (g["threads"], g.get("dtype", "fp32"), f"{g['gflops']:.1f}", g["size"], g.get("blas") or "")
+        for g in gemm
+    ]
+    lines = [
+        "## Roofline: embedder against the measured GEMM ceiling",
+        "",
+        *_md_table(("threads", "GEMM", "GFLOP/s (int8: GOP/s)", "best size n", "computed by"), rows),
+        "",
+    ]
+    if not roof:
+        return lines
+    header = (
+        "configuration",
+        "threads",
+        "precision",
+        "MMACs",
+        "embed p50 ms",
+        "achieved G/s",
+        "ceiling",
+        "of the ceiling",
+        "engine call alone, of the ceiling",
+    )
+    return [
+        *lines,
+        *_md_table(header, [_roofline_row(p) for p in roof]),
+        "",
+        "Achieved = 2 x MACs (from the model card) / p50, against the GEMM ceiling of the model's "
+        "precision measured in this run: float32 through numpy's BLAS, int8 through onnxruntime's "
+        "MatMulInteger (u8 x s8, measured when the onnx package is installed). An int8 model shown "
+        "against the fp32 ceiling (no int8 one measured) is not judged by it.",
+        "",
+    ]
 
 
 def render_search_markdown(

@@ -30,7 +30,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from squeezerface.bench.config import unavailable_reason
+from squeezerface.bench.config import BenchConfig, unavailable_reason
 from squeezerface.bench.options import HarnessOptions, add_bench_arguments, options_from_args
 from squeezerface.bench.report import format_number, write_report
 from squeezerface.bench.roofline import roofline_points
@@ -60,15 +60,8 @@ def _say(opts: HarnessOptions, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
 
-def run_harness(opts: HarnessOptions) -> dict[str, Any]:
-    """Run everything `opts` asks for and return the report (a JSON-able dict)."""
-    from squeezerface.bench.device import collect_device_info  # reads metadata: only when running
-
-    started = time.perf_counter()
-    device = collect_device_info()
-    _say(opts, f"device: {device.summary()}")
-    if device.emulated:
-        _say(opts, f"EMULATION: {device.emulated}: timings are emulation, not ARM latency")
+def _gemm_ceilings(opts: HarnessOptions) -> list[dict[str, Any]]:
+    """The measured GEMM ceilings (fp32, and int8 where measurable) at each thread count asked for."""
     gemm: list[dict[str, Any]] = []
     for t in opts.gemm_threads:
         _say(opts, f"GEMM ceiling, {t} thread(s) ...")
@@ -81,42 +74,65 @@ def run_harness(opts: HarnessOptions) -> dict[str, Any]:
             opts,
             "  " + ", ".join(f"{c['dtype']} {c['gflops']:.1f} G/s (n={c['size']})" for c in res["ceilings"]),
         )
-    runs: list[ConfigRun] = []
+    return gemm
+
+
+def _run_config(opts: HarnessOptions, cfg: BenchConfig, label: str) -> ConfigRun:
+    """One configuration's latency run in its worker (or why it was skipped or failed), told as it goes."""
+    reason = unavailable_reason(cfg)
+    if reason:
+        _say(opts, f"{label} {cfg.label}: skipped: {reason}")
+        return ConfigRun(cfg, "skipped", reason=reason)
+    _say(opts, f"{label} {cfg.label}: {cfg.runs} runs x stages ...")
+    t0 = time.perf_counter()
+    job = {
+        "kind": "latency",
+        "config": cfg.to_dict(),
+        "images": [asdict(s) for s in opts.images],
+        "progress": not opts.quiet,
+    }
+    res = _dispatch(opts, job, cfg.threads)
+    if "error" in res:
+        _say(opts, f"  error: {res['error']}")
+        return ConfigRun(cfg, "error", reason=res["error"])
+    run = ConfigRun.from_dict(res)
+    if run.status != "ok":
+        _say(opts, f"  {run.status}: {run.reason}")
+        return run
+    shown = ("detect", "embed", "end_to_end")
+    brief = ", ".join(f"{r.stage} {format_number(r.p50_ms)}" for r in run.records if r.stage in shown)
+    _say(
+        opts,
+        f"  p50 ms: {brief}; load {format_number(run.load_ms, 1)} ms, "
+        f"peak RSS {format_number(run.peak_rss_mb, 1)} MiB ({time.perf_counter() - t0:.0f} s)",
+    )
+    return run
+
+
+def _settings(opts: HarnessOptions) -> dict[str, Any]:
+    return {
+        "batch": 1,
+        "runs": _one_or_all(c.runs for c in opts.configs),
+        "warmup": _one_or_all(c.warmup for c in opts.configs),
+        "threads": sorted({c.threads for c in opts.configs}),
+        "isolation": "IN-PROCESS (--in-process): no isolation, load times and peak RSS accumulate"
+        if opts.in_process
+        else "one fresh worker process per configuration, run one at a time",
+    }
+
+
+def run_harness(opts: HarnessOptions) -> dict[str, Any]:
+    """Run everything `opts` asks for and return the report (a JSON-able dict)."""
+    from squeezerface.bench.device import collect_device_info  # reads metadata: only when running
+
+    started = time.perf_counter()
+    device = collect_device_info()
+    _say(opts, f"device: {device.summary()}")
+    if device.emulated:
+        _say(opts, f"EMULATION: {device.emulated}: timings are emulation, not ARM latency")
+    gemm = _gemm_ceilings(opts)
     total = len(opts.configs)
-    for i, cfg in enumerate(opts.configs, 1):
-        reason = unavailable_reason(cfg)
-        if reason:
-            _say(opts, f"[{i}/{total}] {cfg.label}: skipped: {reason}")
-            runs.append(ConfigRun(cfg, "skipped", reason=reason))
-            continue
-        _say(opts, f"[{i}/{total}] {cfg.label}: {cfg.runs} runs x stages ...")
-        t0 = time.perf_counter()
-        job = {
-            "kind": "latency",
-            "config": cfg.to_dict(),
-            "images": [asdict(s) for s in opts.images],
-            "progress": not opts.quiet,
-        }
-        res = _dispatch(opts, job, cfg.threads)
-        if "error" in res:
-            runs.append(ConfigRun(cfg, "error", reason=res["error"]))
-            _say(opts, f"  error: {res['error']}")
-            continue
-        run = ConfigRun.from_dict(res)
-        runs.append(run)
-        if run.status != "ok":
-            _say(opts, f"  {run.status}: {run.reason}")
-            continue
-        brief = ", ".join(
-            f"{r.stage} {format_number(r.p50_ms)}"
-            for r in run.records
-            if r.stage in ("detect", "embed", "end_to_end")
-        )
-        _say(
-            opts,
-            f"  p50 ms: {brief}; load {format_number(run.load_ms, 1)} ms, "
-            f"peak RSS {format_number(run.peak_rss_mb, 1)} MiB ({time.perf_counter() - t0:.0f} s)",
-        )
+    runs = [_run_config(opts, cfg, f"[{i}/{total}]") for i, cfg in enumerate(opts.configs, 1)]
     search = run_search(opts)
     records = attach_ratios([r for run in runs for r in run.records])
     by_threads = {(int(g["threads"]), g.get("dtype", "fp32")): float(g["gflops"]) for g in gemm}
@@ -124,8 +140,7 @@ def run_harness(opts: HarnessOptions) -> dict[str, Any]:
     for run in runs:  # the ratios live in the flat list; keep the per-config copies in step
         run.records = [r for r in records if r.config == run.config.name and r.threads == run.config.threads]
     targets = check_targets(runs, records, roof)
-    notes = _notes(device, runs, opts)
-    report = {
+    return {
         "schema": SCHEMA,
         "title": opts.title,
         "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
@@ -133,15 +148,7 @@ def run_harness(opts: HarnessOptions) -> dict[str, Any]:
         "device_summary": device.summary(),
         "device": device.to_dict(),
         "emulated": device.emulated,
-        "settings": {
-            "batch": 1,
-            "runs": _one_or_all(c.runs for c in opts.configs),
-            "warmup": _one_or_all(c.warmup for c in opts.configs),
-            "threads": sorted({c.threads for c in opts.configs}),
-            "isolation": "IN-PROCESS (--in-process): no isolation, load times and peak RSS accumulate"
-            if opts.in_process
-            else "one fresh worker process per configuration, run one at a time",
-        },
+        "settings": _settings(opts),
         "images": [{"name": s.name, "kind": s.kind, "path": s.path} for s in opts.images],
         "images_note": opts.images_note,
         "gemm": gemm,
@@ -150,10 +157,9 @@ def run_harness(opts: HarnessOptions) -> dict[str, Any]:
         "roofline": [p.to_dict() for p in roof],
         "targets": [t.to_dict() for t in targets],
         "search": search,
-        "notes": notes,
+        "notes": _notes(device, runs, opts),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    return report
 
 
 def run_search(opts: HarnessOptions) -> list[dict[str, Any]]:

@@ -108,6 +108,80 @@ def _grown_since(rss0: float | None) -> float | None:
     return None if rss0 is None or rss is None else rss - rss0
 
 
+def _open_faiss(engines: Sequence[str], threads: int, dim: int, k: int) -> tuple[Any, list[SearchRecord]]:
+    """The faiss module when asked for and installed (told `threads`), else None and a record saying why."""
+    if "faiss" not in engines:
+        return None, []
+    try:
+        import faiss  # type: ignore[import-not-found]
+    except ImportError:
+        missing = SearchRecord("faiss", 0, dim, threads, k, 0, "not installed", note="pip install faiss-cpu")
+        return None, [missing]
+    faiss.omp_set_num_threads(threads)
+    return faiss, []
+
+
+def _size_records(
+    size: int,
+    engines: Sequence[str],
+    faiss: Any,
+    rng: Any,
+    settings: dict[str, Any],
+    need: float,
+    seed: int,
+) -> list[SearchRecord]:
+    """Build one gallery of `size` unit vectors and time fresh queries from `rng` on it with each engine."""
+    import numpy as np
+
+    dim, k = settings["dim"], settings["k"]
+    records: list[SearchRecord] = []
+    rss0 = current_rss_mb()
+    t0 = time.perf_counter()
+    gallery = random_unit_vectors(size, dim, seed)
+    build_ms = (time.perf_counter() - t0) * 1e3
+    qs = rng.standard_normal((settings["queries"] + WARMUP_QUERIES, dim), dtype=np.float32)
+    qs /= np.linalg.norm(qs, axis=1, keepdims=True)
+    ok: dict[str, Any] = {"size": size, **settings, "status": "ok"}
+    if "numpy" in engines:
+        def numpy_query(q: Any, g: Any = gallery) -> Any:
+            return top_k(g, q, k)
+
+        stats: dict[str, Any] = _stats(_time_queries(numpy_query, qs))
+        records.append(
+            SearchRecord(
+                "numpy",
+                **ok,
+                **stats,
+                matrix_mb=need,
+                rss_delta_mb=_grown_since(rss0),
+                build_ms=build_ms,
+            )
+        )
+    if faiss is not None:
+        t = time.perf_counter()
+        index = faiss.IndexFlatIP(dim)
+        index.add(gallery)
+        add_ms = (time.perf_counter() - t) * 1e3
+        def faiss_query(q: Any, ix: Any = index) -> Any:
+            return ix.search(q[None], k)
+
+        faiss_stats: dict[str, Any] = _stats(_time_queries(faiss_query, qs))
+        records.append(
+            SearchRecord(
+                "faiss",
+                **ok,
+                **faiss_stats,
+                matrix_mb=need,
+                rss_delta_mb=_grown_since(rss0),
+                build_ms=add_ms,
+                note="IndexFlatIP (exact)",
+            )
+        )
+        del index
+    del gallery
+    return records
+
+
 def bench_search(
     sizes: Sequence[int] = SEARCH_SIZES,
     threads: int = 1,
@@ -126,78 +200,23 @@ def bench_search(
 
     import numpy as np
 
-    records: list[SearchRecord] = []
-    faiss = None
-    if "faiss" in engines:
-        try:
-            import faiss  # type: ignore[import-not-found]
-
-            faiss.omp_set_num_threads(threads)
-        except ImportError:
-            faiss = None
-            records.append(
-                SearchRecord("faiss", 0, dim, threads, k, 0, "not installed", note="pip install faiss-cpu")
-            )
+    faiss, records = _open_faiss(engines, threads, dim, k)
     rng = np.random.default_rng(seed + 1)
+    settings = {"dim": dim, "threads": threads, "k": k, "queries": queries}
     for size in sizes:
         need = matrix_mb(size, dim)
         free = available_memory_mb()
         if free is not None and need > MEMORY_SHARE * free:
-            for engine in [e for e in engines if e == "numpy" or faiss is not None]:
-                records.append(
-                    SearchRecord(
-                        engine,
-                        size,
-                        dim,
-                        threads,
-                        k,
-                        0,
-                        "skipped",
-                        matrix_mb=need,
-                        note=f"needs {need:.0f} MiB, {free:.0f} MiB available",
-                    )
-                )
+            note = f"needs {need:.0f} MiB, {free:.0f} MiB available"
+            records += [
+                SearchRecord(engine, size, dim, threads, k, 0, "skipped", matrix_mb=need, note=note)
+                for engine in engines
+                if engine == "numpy" or faiss is not None
+            ]
             continue
-        rss0 = current_rss_mb()
-        t0 = time.perf_counter()
-        gallery = random_unit_vectors(size, dim, seed)
-        build_ms = (time.perf_counter() - t0) * 1e3
-        qs = rng.standard_normal((queries + WARMUP_QUERIES, dim), dtype=np.float32)
-        qs /= np.linalg.norm(qs, axis=1, keepdims=True)
-        ok = {"size": size, "dim": dim, "threads": threads, "k": k, "queries": queries, "status": "ok"}
-        if "numpy" in engines:
-            samples = _time_queries(lambda q, g=gallery: top_k(g, q, k), qs)
-            records.append(
-                SearchRecord(
-                    "numpy",
-                    **ok,
-                    **_stats(samples),
-                    matrix_mb=need,
-                    rss_delta_mb=_grown_since(rss0),
-                    build_ms=build_ms,
-                )
-            )
-        if faiss is not None:
-            t = time.perf_counter()
-            index = faiss.IndexFlatIP(dim)
-            index.add(gallery)
-            add_ms = (time.perf_counter() - t) * 1e3
-            samples = _time_queries(lambda q, ix=index: ix.search(q[None], k), qs)
-            records.append(
-                SearchRecord(
-                    "faiss",
-                    **ok,
-                    **_stats(samples),
-                    matrix_mb=need,
-                    rss_delta_mb=_grown_since(rss0),
-                    build_ms=add_ms,
-                    note="IndexFlatIP (exact)",
-                )
-            )
-            del index
-        del gallery
+        done = _size_records(size, engines, faiss, rng, settings, need, seed)
+        records += done
         if progress:
-            done = [r for r in records if r.size == size and r.status == "ok"]
             line = ", ".join(f"{r.engine} p50 {r.p50_ms:.3f} ms" for r in done)
             print(f"  search {size:>9,} x {dim}, {threads} thread(s): {line}", file=sys.stderr, flush=True)
     return records

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from squeezerface.bench.config import BenchConfig
 from squeezerface.bench.roofline import RooflinePoint
 from squeezerface.bench.stages import ConfigRun
 from squeezerface.bench.stats import LatencyRecord, find_record
@@ -77,46 +78,58 @@ def check_targets(
     """The issue's performance targets against this run's measurements (benchmarks, not tests): embed
     >= 100x and end to end >= 30x faster than dlib on one thread, int8 faster than fp32 on each backend,
     embedder >= 30 % of the GEMM ceiling. A miss says by how much and where the time goes. Pure."""
-    checks: list[TargetCheck] = []
     ours = [r for r in runs if r.config.pipeline == "squeezerface"]
-    for run in ours:
-        cfg = run.config
-        if cfg.threads != 1 or run.status != "ok":
-            continue
-        for stage, required, title in (
-            ("embed", TARGET_EMBED_SPEEDUP, "embedding >= 100x faster than dlib's (1 thread)"),
-            ("end_to_end", TARGET_E2E_SPEEDUP, "end-to-end verify >= 30x faster than dlib's (1 thread)"),
-        ):
-            r = find_record(records, cfg.name, 1, stage)
-            if r is None or r.speedup_vs_dlib is None:
-                why = "no dlib figure in this run" if r is not None else f"{stage} not measured (see notes)"
-                checks.append(TargetCheck(title, cfg.label, f">= {required:.0f}x", "n/a", None, why=why))
-                continue
-            met = r.speedup_vs_dlib >= required
-            peer_p50 = r.p50_ms * r.speedup_vs_dlib
-            if stage == "embed":
-                engine = find_record(records, cfg.name, 1, "embed_engine")
-                why = f"ours {r.p50_ms:.3f} ms" + (
-                    f" (engine call alone {engine.p50_ms:.3f} ms)" if engine else ""
-                )
-                why += f", dlib {peer_p50:.1f} ms (ResNet on a 150x150 chip)"
-            else:
-                why = _e2e_why(records, cfg.name, 1, peer_p50) + f"; dlib {peer_p50:.1f} ms"
-            checks.append(
-                TargetCheck(
-                    title,
-                    cfg.label,
-                    f">= {required:.0f}x",
-                    f"{r.speedup_vs_dlib:.1f}x",
-                    met,
-                    "" if met else _shortfall(r.speedup_vs_dlib, required),
-                    why,
-                )
-            )
-    # int8 faster than fp32, per backend and thread count
+    return [*_speedup_checks(ours, records), *_int8_checks(ours, records), *_gemm_checks(roofline)]
+
+
+_SPEEDUP_TARGETS = (
+    ("embed", TARGET_EMBED_SPEEDUP, "embedding >= 100x faster than dlib's (1 thread)"),
+    ("end_to_end", TARGET_E2E_SPEEDUP, "end-to-end verify >= 30x faster than dlib's (1 thread)"),
+)
+
+
+def _speedup_checks(ours: Sequence[ConfigRun], records: Sequence[LatencyRecord]) -> list[TargetCheck]:
+    """Embedding and end-to-end speed-up over dlib, one thread, for every configuration that ran."""
+    return [
+        _speedup_check(run.config, records, stage, required, title)
+        for run in ours
+        if run.config.threads == 1 and run.status == "ok"
+        for stage, required, title in _SPEEDUP_TARGETS
+    ]
+
+
+def _speedup_check(
+    cfg: BenchConfig, records: Sequence[LatencyRecord], stage: str, required: float, title: str
+) -> TargetCheck:
+    r = find_record(records, cfg.name, 1, stage)
+    if r is None or r.speedup_vs_dlib is None:
+        why = "no dlib figure in this run" if r is not None else f"{stage} not measured (see notes)"
+        return TargetCheck(title, cfg.label, f">= {required:.0f}x", "n/a", None, why=why)
+    met = r.speedup_vs_dlib >= required
+    peer_p50 = r.p50_ms * r.speedup_vs_dlib
+    if stage == "embed":
+        engine = find_record(records, cfg.name, 1, "embed_engine")
+        why = f"ours {r.p50_ms:.3f} ms" + (f" (engine call alone {engine.p50_ms:.3f} ms)" if engine else "")
+        why += f", dlib {peer_p50:.1f} ms (ResNet on a 150x150 chip)"
+    else:
+        why = _e2e_why(records, cfg.name, 1, peer_p50) + f"; dlib {peer_p50:.1f} ms"
+    return TargetCheck(
+        title,
+        cfg.label,
+        f">= {required:.0f}x",
+        f"{r.speedup_vs_dlib:.1f}x",
+        met,
+        "" if met else _shortfall(r.speedup_vs_dlib, required),
+        why,
+    )
+
+
+def _int8_checks(ours: Sequence[ConfigRun], records: Sequence[LatencyRecord]) -> list[TargetCheck]:
+    """int8 faster than fp32, per backend and thread count (or why it could not be compared)."""
     by_key: dict[tuple[str, int], dict[str, ConfigRun]] = {}
     for run in ours:
         by_key.setdefault((run.config.backend, run.config.threads), {})[run.config.precision] = run
+    checks: list[TargetCheck] = []
     for (backend, threads), pair in sorted(by_key.items()):
         title = f"int8 faster than fp32 on {backend} ({threads} thread{'s' if threads > 1 else ''})"
         missing = [p for p in ("int8", "fp32") if p not in pair or pair[p].status != "ok"]
@@ -129,59 +142,67 @@ def check_targets(
             )
             continue
         for stage in ("embed", "end_to_end"):
-            a = find_record(records, pair["int8"].config.name, threads, stage)
-            b = find_record(records, pair["fp32"].config.name, threads, stage)
-            if a is None or b is None:
-                continue
-            met = a.p50_ms < b.p50_ms
-            checks.append(
-                TargetCheck(
-                    f"{title}: {stage}",
-                    f"{backend} @{threads}t",
-                    "int8 p50 < fp32 p50",
-                    f"int8 {a.p50_ms:.3f} ms vs fp32 {b.p50_ms:.3f} ms ({b.p50_ms / a.p50_ms:.2f}x)",
-                    met,
-                    "" if met else f"int8 is {100 * (a.p50_ms / b.p50_ms - 1):.0f} % slower",
-                    "" if met else _int8_why(backend, stage, records, pair, threads),
-                )
-            )
-    for point in roofline:
-        if point.threads != 1:
-            continue
-        if point.precision != point.ceiling:  # int8 without an int8 ceiling: shown, not judged
-            checks.append(
-                TargetCheck(
-                    GEMM_TARGET,
-                    f"{point.config} @1t",
-                    ">= 30 %",
-                    f"{point.achieved_gflops:.1f} int8 GOP/s = {100 * point.fraction:.0f} % of the fp32 "
-                    f"ceiling ({point.gemm_gflops:.1f} GFLOP/s)",
-                    None,
-                    why="no int8 GEMM ceiling measured here (it needs the onnx package) and int8 kernels "
-                    "(VNNI, SDOT/I8MM) can exceed the fp32 one: shown, not judged",
-                )
-            )
-            continue
-        met = point.fraction >= TARGET_GEMM_FRACTION
-        engine = (
-            f"; the engine call alone reaches {100 * point.engine_fraction:.0f} %"
-            if point.engine_fraction
-            else ""
-        )
-        why = "" if met else _gemm_why(point, roofline, engine)
-        checks.append(
-            TargetCheck(
-                GEMM_TARGET,
-                f"{point.config} @1t",
-                ">= 30 %",
-                f"{100 * point.fraction:.1f} % ({point.achieved_gflops:.1f} of {point.gemm_gflops:.1f} "
-                f"{'GOP/s, int8 ceiling' if point.ceiling == 'int8' else 'GFLOP/s, fp32 ceiling'})",
-                met,
-                "" if met else f"{100 * (TARGET_GEMM_FRACTION - point.fraction):.1f} points short",
-                why,
-            )
-        )
+            check = _int8_check(title, backend, threads, stage, pair, records)
+            if check is not None:
+                checks.append(check)
     return checks
+
+
+def _int8_check(
+    title: str,
+    backend: str,
+    threads: int,
+    stage: str,
+    pair: dict[str, ConfigRun],
+    records: Sequence[LatencyRecord],
+) -> TargetCheck | None:
+    a = find_record(records, pair["int8"].config.name, threads, stage)
+    b = find_record(records, pair["fp32"].config.name, threads, stage)
+    if a is None or b is None:
+        return None
+    met = a.p50_ms < b.p50_ms
+    return TargetCheck(
+        f"{title}: {stage}",
+        f"{backend} @{threads}t",
+        "int8 p50 < fp32 p50",
+        f"int8 {a.p50_ms:.3f} ms vs fp32 {b.p50_ms:.3f} ms ({b.p50_ms / a.p50_ms:.2f}x)",
+        met,
+        "" if met else f"int8 is {100 * (a.p50_ms / b.p50_ms - 1):.0f} % slower",
+        "" if met else _int8_why(backend, stage, records, pair, threads),
+    )
+
+
+def _gemm_checks(roofline: Sequence[RooflinePoint]) -> list[TargetCheck]:
+    """The embedder's share of the GEMM ceiling of its precision, one thread."""
+    return [_gemm_check(point, roofline) for point in roofline if point.threads == 1]
+
+
+def _gemm_check(point: RooflinePoint, roofline: Sequence[RooflinePoint]) -> TargetCheck:
+    if point.precision != point.ceiling:  # int8 without an int8 ceiling: shown, not judged
+        return TargetCheck(
+            GEMM_TARGET,
+            f"{point.config} @1t",
+            ">= 30 %",
+            f"{point.achieved_gflops:.1f} int8 GOP/s = {100 * point.fraction:.0f} % of the fp32 "
+            f"ceiling ({point.gemm_gflops:.1f} GFLOP/s)",
+            None,
+            why="no int8 GEMM ceiling measured here (it needs the onnx package) and int8 kernels "
+            "(VNNI, SDOT/I8MM) can exceed the fp32 one: shown, not judged",
+        )
+    met = point.fraction >= TARGET_GEMM_FRACTION
+    engine = ""
+    if point.engine_fraction:
+        engine = f"; the engine call alone reaches {100 * point.engine_fraction:.0f} %"
+    return TargetCheck(
+        GEMM_TARGET,
+        f"{point.config} @1t",
+        ">= 30 %",
+        f"{100 * point.fraction:.1f} % ({point.achieved_gflops:.1f} of {point.gemm_gflops:.1f} "
+        f"{'GOP/s, int8 ceiling' if point.ceiling == 'int8' else 'GFLOP/s, fp32 ceiling'})",
+        met,
+        "" if met else f"{100 * (TARGET_GEMM_FRACTION - point.fraction):.1f} points short",
+        "" if met else _gemm_why(point, roofline, engine),
+    )
 
 
 def _gemm_why(point: RooflinePoint, roofline: Sequence[RooflinePoint], engine: str) -> str:
