@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import torch
 
@@ -96,7 +96,7 @@ class LoopConfig:
     is_main: bool = True
 
 
-LossOutput = torch.Tensor | tuple[torch.Tensor, dict[str, float]]
+LossOutput: TypeAlias = torch.Tensor | tuple[torch.Tensor, dict[str, float]]
 """What a trainer's loss function returns: the loss, optionally with named parts to average in records."""
 
 
