@@ -98,6 +98,7 @@ def test_five_commands_give_identical_embeddings(
     assert main(["identify", "--db", str(db), str(people["P2"][0]), "--json"]) == EXIT_OK
     found = json.loads(capsys.readouterr().out)
     assert found["identified"] == "P2" and found["candidates"][0]["score"] == pytest.approx(1.0, abs=1e-6)
+    assert found["image"]["faces_found"] >= 1 and found["image"]["face"]["quality"]["ok"]
 
     # eval (default embedder: the shipped pipeline) and calibrate: their cached embeddings are the reference
     cache = tmp_path / "cache.sqlite"
@@ -124,7 +125,9 @@ def test_five_commands_give_identical_embeddings(
         used = [p for p in photos if sha256_file(p) in items]
         assert len(used) >= len(photos) - 1, command
         for p in used:
-            np.testing.assert_allclose(items[sha256_file(p)].embedding, reference[p], atol=1e-6, err_msg=command)
+            np.testing.assert_allclose(
+                items[sha256_file(p)].embedding, reference[p], atol=1e-6, err_msg=command
+            )
 
 
 def test_eval_defaults_to_the_shipped_pipeline() -> None:
