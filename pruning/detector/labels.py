@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pruning.data import training_photos, validation_identities
+from pruning.data import Photo, training_photos, validation_identities
 from squeezerface._progress import progress
 from squeezerface.imageio import load_image
 
@@ -52,6 +52,14 @@ def _label_one(path: str) -> dict:
     }
 
 
+def held_out_mask(photos: Sequence[Photo], seed: int = 0) -> list[bool]:
+    """Which photos the detector never trains on: celeba_wild's 40 validation identities (the embedder's)
+    and a seeded tenth of utkface. One function, so the real-size benchmark draws from exactly this split."""
+    val_ids = validation_identities([p.identity for p in photos if p.identity >= 0], 40, seed)
+    rng = np.random.default_rng(seed + 1)  # drawn for utkface photos only, in order
+    return [p.identity in val_ids if p.identity >= 0 else bool(rng.random() < 0.1) for p in photos]
+
+
 def label_photos(
     data_root: Path,
     out: Path,
@@ -63,8 +71,7 @@ def label_photos(
     """Write `out` (JSON): one record per photo with its teacher faces, source, split and usability."""
     start = time.monotonic()
     photos = training_photos(data_root, utkface, seed)
-    val_ids = validation_identities([p.identity for p in photos if p.identity >= 0], 40, seed)
-    rng = np.random.default_rng(seed + 1)
+    held_out = held_out_mask(photos, seed)
     with ProcessPoolExecutor(max_workers=workers) as pool:
         records = list(
             progress(
@@ -74,11 +81,10 @@ def label_photos(
                 show_progress,
             )
         )
-    for photo, rec in zip(photos, records, strict=True):
+    for photo, rec, test in zip(photos, records, held_out, strict=True):
         rec["path"] = str(photo.path.relative_to(data_root))
         rec["source"] = photo.source
-        held_out = photo.identity in val_ids if photo.identity >= 0 else rng.random() < 0.1
-        rec["split"] = "test" if held_out else "train"
+        rec["split"] = "test" if test else "train"
         rec["usable"] = "error" not in rec and len(rec["faces"]) > 0
     summary = {
         "teacher": "dlib HOG (upsample 1) + 68-point predictor -> 5 points",
