@@ -53,7 +53,7 @@ def test_enrol_identify_list_forget_real_photos(
     assert "notes.txt" in err and "nothing enrolled: 1 of 2 photo(s) failed" in err
     listed = _listed(db, capsys)
     assert [(p["name"], p["templates"]) for p in listed["identities"]] == [("George_W_Bush", 2)]
-    assert listed["model"]["name"] == "squeezerfacenet-980k" and listed["model"]["embedding_size"] == 128
+    assert listed["model"]["name"] == "mobilefacenet-taylor-900k" and listed["model"]["embedding_size"] == 128
 
     assert main(["forget", "--db", str(db), "George_W_Bush", "--vacuum"]) == EXIT_OK
     assert "forgot George_W_Bush: 2 template(s) deleted, file vacuumed" in capsys.readouterr().out

@@ -22,11 +22,9 @@ from squeezerface.shipped import (
     shipped_models,
 )
 
-EXPECTED = {
-    "squeezerfacenet-980k-fp32.onnx",
-    "squeezerfacenet-980k-int8.onnx",
-    "squeezerfacenet-980k-int8.tflite",
-}
+FAMILIES = ("mobilefacenet-taylor-900k", "squeezerfacenet-980k")
+"""The default embedder (embedder v2) and the first one, kept loadable by name."""
+EXPECTED = {f"{family}-{kind}" for family in FAMILIES for kind in ("fp32.onnx", "int8.onnx", "int8.tflite")}
 DETECTORS = {
     "tinyface-fp32.onnx",
     "tinyface-int8.onnx",
@@ -105,17 +103,18 @@ def test_int8_artifacts_within_gates_of_fp32() -> None:
     for name, card in cards.items():
         floor = (0.995, 0.98) if card.precision == "int8" else (0.9999, 0.999)
         assert card.parity["cosine_mean"] >= floor[0] and card.parity["cosine_min"] >= floor[1], name
-    rows = {r["artifact"]: r for r in cards["squeezerfacenet-980k-int8.onnx"].accuracy}
-    fp32 = rows["squeezerfacenet-980k-fp32.onnx"]["accuracy_mean"]
-    for int8 in ("squeezerfacenet-980k-int8.onnx", "squeezerfacenet-980k-int8.tflite"):
-        assert fp32 - rows[int8]["accuracy_mean"] <= 0.002 + 1e-9
+    for family in FAMILIES:
+        rows = {r["artifact"]: r for r in cards[f"{family}-int8.onnx"].accuracy}
+        fp32 = rows[f"{family}-fp32.onnx"]["accuracy_mean"]
+        for int8 in (f"{family}-int8.onnx", f"{family}-int8.tflite"):
+            assert fp32 - rows[int8]["accuracy_mean"] <= 0.002 + 1e-9, int8
 
 
 def test_shipped_artifacts_agree_on_faces() -> None:
     faces = _faces()
     embeddings = {n: FaceEmbeddingModel(n).get_feat(faces) for n in sorted(EXPECTED)}
-    ref = embeddings["squeezerfacenet-980k-fp32.onnx"]
     for name, emb in embeddings.items():
+        ref = embeddings[name.split("-int8")[0].split("-fp32")[0] + "-fp32.onnx"]
         assert emb.shape == (8, 128)
         assert np.min(np.sum(emb * ref, axis=1)) > 0.97, name
 
