@@ -405,22 +405,15 @@ def test_binomial_upper_limit() -> None:
 @pytest.mark.data
 @pytest.mark.slow
 def test_lfw_rates_at_the_default_operating_point(shared_data: Path) -> None:
-    """FAR and TAR on a fixed sample of LFW View 2 pairs at the card's far_1e-03 threshold.
+    """What `squeezerface verify` decides at its default operating point on a fixed sample of LFW pairs.
 
-    The card's threshold was calibrated on held-out celeba_wild pairs (never LFW), where it gave FAR 1e-3
-    and TAR 0.209. What that promises on other photos, and what is checked here:
-
-    - FAR: at most 1e-3. With n impostor pairs the number of false accepts is Binomial(n, 1e-3) if the
-      promise holds, so more than `binomial_upper_limit(n, 1e-3, ALPHA)` false accepts (5 of 1,000) refutes
-      it at level ALPHA. On all 3,000 LFW impostor pairs it measured 1 false accept (3.3e-4).
-    - TAR: at least the card's calibrated TAR minus 3 binomial standard errors of an n-pair sample
-      (0.209 - 3 x 0.0129 = 0.171 for 1,000 pairs). LFW is easier than celeba_wild: on all 3,000 genuine pairs
-      the TAR at this threshold measured 0.299. That is below the card's LFW row (TAR 0.346 at FAR 1e-3),
-      as it should be: that row's threshold was the one giving FAR 1e-3 on LFW itself, and the card's
-      threshold is stricter on LFW (FAR 3.3e-4), so the LFW row is not a promise at this threshold.
-    - Photos rejected (no face detected, or the quality gate) count as not accepted, and are reported; on
-      all of LFW View 2, 15 of 7,701 photos had no detected face and 29 failed the gate (all for blur).
-      At most 5 % of the sampled pairs may be lost that way.
+    The embedder issue's promise, checked on 1,000 same-person and 1,000 different-person pairs (seeded):
+    at least 95 % of same-person pairs accepted and at most 0.3 % of different-person pairs (3 of 1,000).
+    The default threshold is the card's far_1e-03 point, calibrated on held-out celeba_wild + Pins
+    identities (never LFW). The FAR promise of that point is also checked statistically: more than
+    `binomial_upper_limit(n, 1e-3, ALPHA)` false accepts (5 of 1,000) would refute FAR 1e-3 at level ALPHA,
+    so the 0.3 % bound is the stricter one. Photos rejected (no face, or the quality gate) count as not
+    accepted and are reported; at most 5 % of the sampled pairs may be lost that way.
     """
     from squeezerface.datasets import read_pairs
 
@@ -459,8 +452,8 @@ def test_lfw_rates_at_the_default_operating_point(shared_data: Path) -> None:
         f"rejected {dict(rejected)}"
     )
     print(summary)
-    assert accepted[False] <= far_limit, summary
-    assert tar >= tar_floor, summary
+    assert accepted[False] <= min(far_limit, 0.003 * IMPOSTOR_SAMPLE), summary
+    assert tar >= max(tar_floor, 0.95), summary
     assert sum(rejected.values()) <= 0.05 * len(sample), summary
 
 
