@@ -5,27 +5,6 @@ A repository-root package (`python -m pruning.train ...` from the clone), not in
 runtime; the runtime never imports it.
 """
 
-import importlib.util as _util
+from squeezerface.errors import require_extra
 
-from squeezerface.errors import MissingExtraError
-
-
-def _require(modules: tuple[str, ...], extra: str) -> None:
-    """Fail on import, naming the extra, when a dependency of this repository-root tool is absent."""
-    missing = []
-    for name in modules:
-        try:
-            found = _util.find_spec(name) is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
-            missing.append(name)
-    if missing:
-        raise MissingExtraError(
-            f"`pruning` needs {', '.join(missing)}, which the '{extra}' extra installs: "
-            f'pip install -e ".[{extra}]" (from the repository root)',
-            extra=extra,
-        )
-
-
-_require(("torch",), "train")
+require_extra("pruning", ("torch",), "train")

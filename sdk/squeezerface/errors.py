@@ -87,6 +87,27 @@ class MissingExtraError(SqueezerfaceError, ImportError):
         self.extra = extra
 
 
+def require_extra(tool: str, modules: tuple[str, ...], extra: str) -> None:
+    """Raise MissingExtraError naming `extra` when any of `modules` is not installed (checked without
+    importing them): the import guard of the repository-root tools `pruning` and `converters`."""
+    import importlib.util
+
+    missing = []
+    for name in modules:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(name)
+    if missing:
+        raise MissingExtraError(
+            f"`{tool}` needs {', '.join(missing)}, which the '{extra}' extra installs: "
+            f'pip install -e ".[{extra}]" (from the repository root)',
+            extra=extra,
+        )
+
+
 class EmbedderUnavailableError(MissingExtraError):
     """An embedder's (or another optional part's) dependencies are not installed. Kept for existing handlers:
     a `MissingExtraError`, which new code should catch."""
