@@ -22,8 +22,9 @@ def add_verify(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "verify",
         help="are two photos of the same person? (shipped detector + embedder, offline)",
-        description="Detect the face in each photo, align it, embed it with the shipped SqueezerFaceNet "
-        "and compare the cosine score with the model card's threshold at the chosen false-accept rate.",
+        description="Detect the face in each photo, align it, embed it with the shipped embedder "
+        "(mobilefacenet-taylor-900k unless --model names another) and compare the cosine score with the "
+        "model card's threshold at the chosen false-accept rate.",
         epilog="exit status: 0 same person, 1 different people, 2 bad input (no face, unreadable photo...), "
         "3 a missing extra",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
