@@ -80,13 +80,17 @@ def test_refiner_weights_rebuild_with_their_record():
 
 @pytest.mark.data
 @pytest.mark.slow
-def test_lfw_accuracy_of_committed_models_is_reproduced(shared_data):
-    pytest.importorskip("dlib", reason="LFW alignment uses the teacher's landmarks ('teacher' extra)")
-    from pruning.evaluate import aligned_lfw, lfw_report
+def test_lfw_accuracy_of_the_shipped_embedders_weights_is_reproduced(shared_data, tmp_path):
+    """The default embedder's committed weights give the LFW figure their record states, on faces found and
+    aligned by the runtime's own detector (as `pruning.prune_line` measured it): ~3 minutes on 2 cores. The
+    first embedder's figures used the dlib teacher's landmarks, a 30-minute cold run; they stay in their
+    records and `squeezerface eval --embedder dlib` reproduces the teacher side."""
+    from pruning.architectures import load
+    from pruning.evaluate import lfw_report, runtime_aligned_lfw
 
     torch.set_num_threads(2)
-    lfw = aligned_lfw(shared_data / "lfw", show_progress=False)
-    for name in ("base", "taylor-980k"):
-        meta = json.loads((WEIGHTS / f"{name}.json").read_text())
-        report = lfw_report(load_model(WEIGHTS / name), lfw)
-        assert abs(report["accuracy_mean"] - meta["lfw_accuracy_mean"]) <= 2e-3, name
+    lfw = runtime_aligned_lfw(shared_data / "lfw", tmp_path / "lfw.npz")
+    name = "mobilefacenet-taylor-900k"
+    meta = json.loads((WEIGHTS / f"{name}.json").read_text())
+    report = lfw_report(load(WEIGHTS / name), lfw)
+    assert abs(report["accuracy_mean"] - meta["lfw_accuracy_mean"]) <= 2e-3, report["accuracy_mean"]
