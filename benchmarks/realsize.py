@@ -247,7 +247,9 @@ def held_out_sources(cfg: BuildConfig, show_progress: bool = True) -> list[Sourc
             continue
         f = faces[0]
         image = load_image(photo.path)
-        out.append(cut_source(image, np.array(f["box"], np.float32), np.array(f["landmarks"], np.float32), key))
+        out.append(
+            cut_source(image, np.array(f["box"], np.float32), np.array(f["landmarks"], np.float32), key)
+        )
     return out
 
 
@@ -271,10 +273,7 @@ def write_frames(
         short = min(width, height)
         for i in range(cfg.frames + cfg.closeups):
             closeup = i >= cfg.frames
-            if closeup:
-                sizes = [float(rng.uniform(0.5, 1.0) * short)]
-            else:
-                sizes = face_sizes(short, rng)
+            sizes = [float(rng.uniform(0.5, 1.0) * short)] if closeup else face_sizes(short, rng)
             chosen = [sources[int(j)] for j in rng.integers(0, len(sources), len(sizes))]
             bg = background(backgrounds, width, height, rng)
             canvas, faces = compose_frame(bg, chosen, sizes, rng, closeup=closeup)
@@ -408,7 +407,9 @@ def evaluate(out: Path, detector, show_progress: bool = True, limit: int | None 
         faces = detector.detect(load_image(out / frame["file"]))
         found, false = score_frame(frame, faces, cells)
         if found < len(frame["faces"]) or false:
-            misses.append({"file": frame["file"], "faces": len(frame["faces"]), "found": found, "false": false})
+            misses.append(
+                {"file": frame["file"], "faces": len(frame["faces"]), "found": found, "false": false}
+            )
     table = {f"{r}|{b}": cells[(r, b)].row() for r, b in sorted(cells, key=_cell_order)}
     return {"summary": truth["summary"], "cells": table, "frames_with_errors": misses}
 
@@ -440,10 +441,10 @@ def cost_12mp(out: Path, detector, photos: int = 3, runs: int = 1) -> dict:
     files = sorted((out / "4032x3024").glob("frame_*.jpg"))[:photos]
     decode, half, detect = [], [], []
     for f in files:
-        decode.append(timed(lambda: load_image(f), runs))
-        half.append(timed(lambda: load_image(f, max_pixels=2016 * 1512), runs))
+        decode.append(timed(lambda f=f: load_image(f), runs))
+        half.append(timed(lambda f=f: load_image(f, max_pixels=2016 * 1512), runs))
         image = load_image(f)
-        detect.append(timed(lambda: detector.detect(image), runs))
+        detect.append(timed(lambda image=image: detector.detect(image), runs))
     return {
         "photos": len(files),
         "runs_each": runs,
@@ -470,8 +471,9 @@ def markdown(result: dict) -> str:
                      f"{row['detections']} | {fmt(row['precision'])} |")  # fmt: skip
     c = result.get("cost_12mp")
     if c:
-        lines += ["", f"Cost on a 12 MP (4032x3024) JPEG, 1 thread, CPU time, medians over {c['photos']} photos x "
-                  f"{c['runs_each']} runs: decode {c['decode_ms_p50']:.0f} ms (at 1/2 by libjpeg: "
+        lines += ["", "Cost on a 12 MP (4032x3024) JPEG, 1 thread, CPU time, medians over "
+                  f"{c['photos']} photos x {c['runs_each']} runs: decode {c['decode_ms_p50']:.0f} ms "
+                  "(at 1/2 by libjpeg: "
                   f"{c['decode_half_ms_p50']:.0f} ms), detection {c['detect_ms_p50']:.0f} ms."]  # fmt: skip
     if result.get("reading"):
         lines += ["", result["reading"]]
@@ -514,7 +516,9 @@ def lfw_no_face(lfw: Path, detector, show_progress: bool = True) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python benchmarks/realsize.py", description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=("build", "eval", "lfw"), help="lfw: count LFW photos without a face")
+    parser.add_argument(
+        "command", choices=("build", "eval", "lfw"), help="lfw: count LFW photos without a face"
+    )
     parser.add_argument("--lfw", type=Path, default=Path("../shared/data/lfw"))
     parser.add_argument("--single-look", action="store_true", help="the former detector: 160, retry at 320")
     parser.add_argument("--out", type=Path, default=BuildConfig.out, help="where the frames live")
@@ -543,7 +547,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     result["cost_12mp"] = cost_12mp(args.out, detector)
     result["model"] = detector.path.name
     result["about"] = about(result, detector)
-    result["command"] = "python benchmarks/realsize.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    result["command"] = "python benchmarks/realsize.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
     result["minutes"] = round((time.monotonic() - start) / 60, 2)
     if args.report:
         write_report(args.report, result)
@@ -555,8 +561,10 @@ def about(result: dict, detector) -> str:
     s = result["summary"]
     return (
         f"`FaceDetector` as shipped (`{detector.path.name}`, {detector.describe()}) on "
-        f"{s['frames_scored']} of the {s['frames']} synthetic photos ({s['faces_scored']} faces), built by `python benchmarks/realsize.py build` (seed "
-        f"{s['seed']}) from {s['sources']} held-out photos (celeba_wild validation identities, held-out utkface; "
+        f"{s['frames_scored']} of the {s['frames']} synthetic photos ({s['faces_scored']} faces), built by "
+        f"`python benchmarks/realsize.py build` (seed "
+        f"{s['seed']}) from {s['sources']} held-out photos (celeba_wild validation identities, "
+        "held-out utkface; "
         "never LFW) cut around their one teacher face and placed on scikit-image sample photos; per "
         "resolution, frames with 1-3 faces from 40 px to 60 % of the short side, and close-ups with one face "
         f"50-100 % of the short side. A detection is correct at IoU >= {MATCH_IOU} with the teacher's box "

@@ -4,6 +4,8 @@ face when ../shared/data is present."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -16,7 +18,7 @@ def test_pyramid_levels_cover_every_face_from_min_face_to_the_short_side(shape) 
     scales = pyramid_scales(*shape, p)
     assert scales == sorted(scales) and scales[-1] == pytest.approx(p.face_lo / p.min_face)
     assert scales[0] * min(shape) == pytest.approx(p.face_hi)  # the whole short side at the coarsest
-    ratios = [b / a for a, b in zip(scales, scales[1:], strict=False)]
+    ratios = [b / a for a, b in itertools.pairwise(scales)]
     assert all(r <= p.step + 1e-9 for r in ratios)  # neighbouring levels' face ranges overlap
     covered = [(p.face_lo / s, p.face_hi / s) for s in scales]
     for width in np.geomspace(p.min_face, min(shape), 50):
@@ -114,9 +116,13 @@ def test_builder_places_faces_with_moved_truth_deterministically(tmp_path, monke
         short = min(frame["width"], frame["height"])
         boxes = np.array([f["box"] for f in frame["faces"]])
         for face in frame["faces"]:
-            x1, y1, x2, y2 = face["box"]
+            x1, _y1, x2, _y2 = face["box"]
             lms = np.array(face["landmarks"])
-            assert (lms >= 0).all() and (lms[:, 0] < frame["width"]).all() and (lms[:, 1] < frame["height"]).all()
+            assert (
+                (lms >= 0).all()
+                and (lms[:, 0] < frame["width"]).all()
+                and (lms[:, 1] < frame["height"]).all()
+            )
             assert x1 <= lms[:, 0].min() and lms[:, 0].max() <= x2  # the points moved with the face
             width = x2 - x1
             assert width >= 40 - 1e-3

@@ -354,7 +354,9 @@ class FaceDetector:
         """How `detect` searches a photo, for reports."""
         p = self.pyramid
         if p is None:
-            return f"one look at {self.input_size}" + (", retry at twice the size" if self.retry_larger else "")
+            return f"one look at {self.input_size}" + (
+                ", retry at twice the size" if self.retry_larger else ""
+            )
         return (
             f"image pyramid: faces from {p.min_face:g} px, {p.face_lo:g}-{p.face_hi:g} px per level, "
             f"step <= {p.step:g}, coarsest level padded by {p.pad:g}; merged with containment"
@@ -399,7 +401,9 @@ class FaceDetector:
         canvas[pad : pad + lh, pad : pad + lw] = level
         overlap = min(size // 2, int(1.2 * self.pyramid.face_hi)) if self.pyramid else size // 2
         parts = [
-            self._run(canvas[y : y + size, x : x + size], Letterbox(scale, float(pad - x), float(pad - y)), backend)
+            self._run(
+                canvas[y : y + size, x : x + size], Letterbox(scale, float(pad - x), float(pad - y)), backend
+            )
             for y, x in tiles(hh, ww, size, overlap)
         ]
         return Candidates.concat(parts)
