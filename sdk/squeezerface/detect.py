@@ -380,7 +380,7 @@ class FaceDetector:
             if size != (level.shape[1], level.shape[0]):
                 level = cv2.resize(level, size, interpolation=cv2.INTER_AREA)
             coarsest = k == len(scales) - 1
-            pad = round(self.pyramid.pad * max(size)) if coarsest else 0
+            pad = round(self.pyramid.pad * min(size)) if coarsest else 0  # the short side: a face fits in it
             parts.append(self._search_level(level, size[0] / w, pad))
         found = Candidates.concat(parts)
         order = merge(found.boxes, found.scores, self.nms_iou)[:50]
