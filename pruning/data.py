@@ -140,7 +140,7 @@ def prepare(
         "data_root": str(data_root),
         "photos": len(photos),
         "kept": len(kept),
-        "no_face_or_unreadable": len(batch.failures),
+        "no_face_or_unreadable": len(batch.failures) + len(batch.refused),
         "by_source": {s: sum(p.source == s for p in kept) for s in ("utkface", "celeba_wild")},
         "validation_identities": sorted(val_ids),
         "train": int((split == 0).sum()),
