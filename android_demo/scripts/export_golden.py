@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
 
 DETECTOR = "tinyface-160-int8.tflite"
-EMBEDDER = "squeezerfacenet-980k-int8.tflite"
+EMBEDDER = "mobilefacenet-taylor-900k-int8.tflite"
 OPERATING_POINT = "far_1e-03"
 
 PHOTOS = (
