@@ -160,3 +160,35 @@ def search_plot(search: list[dict[str, Any]], path: Path) -> Path | None:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def latency_accuracy_plot(rows: list[Any], path: Path) -> Path | None:
+    """LFW accuracy against end-to-end verify latency (p50, 1 thread, log scale), one panel per input
+    size: every pipeline measured in the same run, ours filled, the peers hollow."""
+    inputs = list(dict.fromkeys(r.input for r in rows))
+    if not inputs:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(inputs), figsize=(3.4 * len(inputs), 3.8), squeeze=False, sharey=True)
+    for ax, name in zip(axes[0], inputs, strict=True):
+        for r in rows:
+            if r.input != name or r.threads != 1 or r.end_to_end_ms is None or r.lfw_accuracy is None:
+                continue
+            ours = r.config.startswith("squeezerface")
+            ax.scatter(
+                r.end_to_end_ms, 100 * r.lfw_accuracy, s=36,
+                facecolors=None if ours else "none", edgecolors="C0" if ours else "C3",
+                marker="o" if ours else "s",
+            )  # fmt: skip
+            ax.annotate(r.config.replace("squeezerface-", ""), (r.end_to_end_ms, 100 * r.lfw_accuracy),
+                        fontsize=6, xytext=(3, 3), textcoords="offset points")  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("verify(A, B) p50, ms (log)")
+        ax.grid(alpha=0.3, which="both")
+    axes[0][0].set_ylabel("LFW accuracy, % (same eval code path)")
+    fig.suptitle("Accuracy vs end-to-end latency, 1 thread, measured in one run", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Opt-in, NOT part of CI: run the squeezerface runtime as an aarch64 program under qemu-user emulation and
-# check that its embeddings match this (x86) machine's within 1e-4.
+# check that every shipped embedder's embeddings match this (x86) machine's within 1e-4 and every shipped
+# detector's faces within 0.01 px (the models are taken from the shipped cards, not listed here).
 #
 #   sudo benchmarks/qemu_aarch64.sh [WORKDIR]        # from the repository root, after .venv is set up
 #
 # What it does:
-#   1. x86 reference: fixed aligned faces and each shipped embedder's embeddings of them
-#      (benchmarks/qemu_parity.py make, with this checkout's .venv);
+#   1. x86 reference: fixed aligned faces and each shipped embedder's embeddings of them, fixed photos and
+#      each shipped detector's faces in them (benchmarks/qemu_parity.py make, with this checkout's .venv);
 #   2. an arm64 Debian bookworm rootfs (Python 3.11) with debootstrap --arch arm64 --foreign; the packages
 #      are unpacked with dpkg-deb, so no arm64 code runs during the build and no binfmt_misc registration
 #      is needed (containers rarely allow it);
@@ -21,9 +22,13 @@
 #      is flagged EMULATED (device info and Markdown banner) and is never ARM latency; it only shows that
 #      the command runs on aarch64.
 #
+#      The configurations are benchmarks/configs/aarch64_emulated.toml (the default embedder's int8 ONNX,
+#      fp32 ONNX and int8 TFLite files, the first embedder's int8 files); BENCH_RUNS (default 5) timed runs
+#      per stage after 1 warm-up. With ../shared/data/lfw beside the checkout it times two LFW photos.
+#
 # Needs: root (debootstrap), apt (qemu-user-static, debootstrap), network (deb.debian.org, PyPI), ~1.5 GB
 # in WORKDIR (default /tmp/squeezerface-qemu; reused on a second run), 5-15 minutes. Exit status 1 when
-# any embedding differs by more than 1e-4.
+# any embedding or detection differs beyond those tolerances.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
@@ -95,8 +100,9 @@ SQUEEZERFACE_EMULATION=qemu-aarch64 PYTHONPATH="$SITE" OMP_NUM_THREADS=1 \
 if [ "${BENCH:-0}" = 1 ]; then
     echo "== 5/5 squeezerface bench under emulation (EMULATED: not ARM latency)"
     SQUEEZERFACE_EMULATION=qemu-aarch64 PYTHONPATH="$SITE" \
-        "${QEMU[@]}" "$ROOTFS/usr/bin/python3.11" -m squeezerface.bench --in-process --runs 5 --warmup 1 \
-        --threads 1 --no-peer --search-sizes 1k --out "$WORK/bench-emulated" || status=$?
+        "${QEMU[@]}" "$ROOTFS/usr/bin/python3.11" -m squeezerface.bench --in-process --runs "${BENCH_RUNS:-5}" --warmup 1 \
+        --config benchmarks/configs/aarch64_emulated.toml --threads 1 --no-peer --search-sizes 1k \
+        --out "$WORK/bench-emulated" || status=$?
 else
     echo "== 5/5 skipped (BENCH=1 also runs squeezerface bench under emulation, labelled EMULATED)"
 fi

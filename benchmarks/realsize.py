@@ -3,6 +3,7 @@
     python benchmarks/realsize.py build                # rebuild runs/realsize (images + truth.json), seeded
     python benchmarks/realsize.py eval                 # recall/precision per resolution and face size
     python benchmarks/realsize.py eval --report benchmarks/results/detector   # + the section in detector.*
+    python benchmarks/realsize.py photopath --report benchmarks/results/photo_path  # verify's reduced decode
 
 Why: the detector's own held-out figures are measured on small crops with one large centred face, which is
 not what an app gets. A phone photo is 12 MP; a camera frame 640x480 or 1280x720; a selfie a close-up where
@@ -517,7 +518,10 @@ def lfw_no_face(lfw: Path, detector, show_progress: bool = True) -> dict:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python benchmarks/realsize.py", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "command", choices=("build", "eval", "lfw"), help="lfw: count LFW photos without a face"
+        "command",
+        choices=("build", "eval", "lfw", "photopath"),
+        help="lfw: count LFW photos without a face; photopath: verify's reduced-scale photo path against "
+        "the full-size one",
     )
     parser.add_argument("--lfw", type=Path, default=Path("../shared/data/lfw"))
     parser.add_argument("--single-look", action="store_true", help="the former detector: 160, retry at 320")
@@ -537,6 +541,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from squeezerface.shipped import DEFAULT_DETECTOR
 
     cv2.setNumThreads(1)
+    if args.command == "photopath":
+        result = photo_path(args.out, args.model, not args.quiet)
+        result["command"] = "python benchmarks/realsize.py " + " ".join(
+            argv if argv is not None else sys.argv[1:]
+        )
+        result["minutes"] = round((time.monotonic() - start) / 60, 2)
+        if args.report:
+            args.report.parent.mkdir(parents=True, exist_ok=True)
+            args.report.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
+            args.report.with_suffix(".md").write_text(photo_path_markdown(result))
+        print(json.dumps(result["rows"], indent=1))
+        return 0
     options = {"pyramid": None} if args.single_look else {}
     if args.command == "lfw":
         detector = FaceDetector(args.model or DEFAULT_DETECTOR, refiner=None, **options).prepare(threads=1)
@@ -555,6 +571,81 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_report(args.report, result)
     print(json.dumps({k: v for k, v in result.items() if k != "frames_with_errors"}, indent=1))
     return 0
+
+
+def photo_path(out: Path, model: str | None, show_progress: bool = True) -> dict:
+    """verify's photo path (large JPEGs read at 1/2 or 1/4 scale, coarse-to-fine search stopped once the
+    subject is settled, alignment from the coarsest decode holding the face at >= 96 px) against the
+    full-size path (whole decode, every pyramid level, alignment at full size), on every single-face frame:
+    cosine of each path's embedding to the embedding of the same face aligned at full size on the teacher's
+    landmarks (the truth; a photo where a path finds no face counts as a miss, not in the median), and the
+    time each path takes per photo (1 thread)."""
+    from squeezerface._progress import progress
+    from squeezerface.embedders.base import choose_face
+    from squeezerface.errors import NoFaceError
+    from squeezerface.face import Face
+    from squeezerface.verify import FaceVerifier
+
+    verifier = FaceVerifier(detector=model, quality=None)
+    frames = [f for f in json.loads((out / "truth.json").read_text())["frames"] if len(f["faces"]) == 1]
+    per: dict[str, dict[str, list[float]]] = {}
+    for frame in progress(frames, len(frames), "photo path", show_progress):
+        data = (out / frame["file"]).read_bytes()
+        empty: dict[str, list[float]] = {"new": [], "full": [], "new_ms": [], "full_ms": []}
+        cell = per.setdefault(frame["file"].split("/")[0], empty)
+        rgb = verifier.load(data)
+        truth = Face(frame["faces"][0]["box"], np.array(frame["faces"][0]["landmarks"], np.float32))
+        ref = verifier.embedder.get_feat(verifier.embedder.align(rgb, truth)[None])[0]
+        t0 = time.perf_counter()
+        try:
+            new: np.ndarray | None = verifier.analyze(data).embedding
+        except NoFaceError:
+            new = None
+        t1 = time.perf_counter()
+        full_rgb = verifier.load(data)
+        faces = verifier.detector.detect(full_rgb)
+        face = choose_face(faces, *full_rgb.shape[:2], "largest", frame["file"]) if faces else None
+        full = verifier.embedder.get_feat(verifier.embedder.align(full_rgb, face)[None])[0] if face else None
+        t2 = time.perf_counter()
+        cell["new"].append(float(ref @ new) if new is not None else float("nan"))
+        cell["full"].append(float(ref @ full) if full is not None else float("nan"))
+        cell["new_ms"].append((t1 - t0) * 1e3)
+        cell["full_ms"].append((t2 - t1) * 1e3)
+    rows = []
+    for res, c in per.items():
+        new, full = np.array(c["new"]), np.array(c["full"])
+        rows.append({
+            "resolution": res, "photos": len(new),
+            "median_cos_to_truth_photo_path": round(float(np.nanmedian(new)), 4),
+            "median_cos_to_truth_full_size": round(float(np.nanmedian(full)), 4),
+            "above_0.9_photo_path": int(np.sum(new > 0.9)), "above_0.9_full_size": int(np.sum(full > 0.9)),
+            "no_face_photo_path": int(np.isnan(new).sum()), "no_face_full_size": int(np.isnan(full).sum()),
+            "median_ms_photo_path": round(float(np.median(c["new_ms"])), 1),
+            "median_ms_full_size": round(float(np.median(c["full_ms"])), 1),
+        })  # fmt: skip
+    return {"model": verifier.detector.path.name, "rows": rows}
+
+
+def photo_path_markdown(result: dict) -> str:
+    lines = [
+        "# verify's photo path against the full-size path (real-size set)",
+        "",
+        f"Command: `{result['command']}` ({result['minutes']} min, 1 thread). Detector `{result['model']}`.",
+        "",
+        " ".join((photo_path.__doc__ or "").split()),
+        "",
+        "| resolution | photos | median cosine to truth: photo path | full size | > 0.9: photo path | "
+        "full size | no face: photo path | full size | median ms per photo: photo path | full size |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"| {r['resolution']} | {r['photos']} | {r['median_cos_to_truth_photo_path']:.4f} | "
+            f"{r['median_cos_to_truth_full_size']:.4f} | {r['above_0.9_photo_path']} | "
+            f"{r['above_0.9_full_size']} | {r['no_face_photo_path']} | {r['no_face_full_size']} | "
+            f"{r['median_ms_photo_path']} | {r['median_ms_full_size']} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def about(result: dict, detector) -> str:

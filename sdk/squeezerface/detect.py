@@ -17,6 +17,7 @@ from squeezerface.backends import Backend, open_backend
 from squeezerface.face import Face
 from squeezerface.landmarks import LandmarkRefiner
 from squeezerface.modelcard import InputSpec, ModelCard, load_model
+from squeezerface.photo import REDUCTIONS, Photo
 from squeezerface.shipped import DEFAULT_DETECTOR, model_path
 
 STRIDES = (8, 16, 32)
@@ -118,14 +119,93 @@ class Pyramid:
     pad: float = 0.15
 
 
-def pyramid_scales(height: int, width: int, pyramid: Pyramid) -> list[float]:
-    """Scales (coarsest first) at which a `height` x `width` photo is searched (see `Pyramid`)."""
+def pyramid_scales(
+    height: int, width: int, pyramid: Pyramid, max_face: float | None = None
+) -> list[float]:
+    """Scales (coarsest first) at which a `height` x `width` photo is searched (see `Pyramid`) for faces
+    from `pyramid.min_face` up to `max_face` pixels (None: up to its whole short side)."""
     finest = min(1.0, pyramid.face_lo / pyramid.min_face)
-    coarsest = min(1.0, pyramid.face_hi / min(height, width))
+    largest = min(height, width) if max_face is None else min(height, width, max_face)
+    coarsest = min(1.0, pyramid.face_hi / largest)
     if coarsest >= finest:  # one level holds every face size from min_face to the whole photo
         return [coarsest]
     levels = int(np.ceil(np.log(finest / coarsest) / np.log(pyramid.step) - 1e-9))
     return [float(coarsest * (finest / coarsest) ** (k / levels)) for k in range(levels + 1)]
+
+
+FIRST_SHORT_SIDE = 360
+"""A large photo is first searched in the coarsest libjpeg decode whose short side is still this long
+(a 720p frame at 1/2, a 12 MP photo at 1/4)."""
+MAX_FIRST = 4
+"""Never first read coarser than 1/4: at 1/8 the subject of a phone photo is too small to align from, and a
+second decode would cost more than the coarser first one saved."""
+PASS_OVERLAP = 1.5
+"""A finer pass looks for faces up to this many times the smallest face the pass before it could see."""
+REACH_MARGIN = 1.25
+"""A level is taken to report faces up to this many times its nominal `face_hi` (boxes overshoot)."""
+
+
+@dataclass(frozen=True)
+class SearchPass:
+    """One look at a photo decoded at 1/`reduction`, for faces from `min_face` to `max_face` pixels of the
+    full-size photo (None: up to its whole short side; that pass pads its coarsest level for close-ups)."""
+
+    reduction: int
+    min_face: float
+    max_face: float | None
+
+
+def plan_passes(width: int, height: int, pyramid: Pyramid) -> list[SearchPass]:
+    """The passes, coarsest first, that search a `width` x `height` photo for faces from
+    `pyramid.min_face` px up: the first at the coarsest decode (at most 1/4) whose short side is >=
+    FIRST_SHORT_SIDE (a 12 MP photo at 1/4, a 720p frame at 1/2), for every face it can hold (>= face_lo
+    px in it), then each finer decode for the smaller faces only, down to the decode in which `min_face`
+    is `face_lo` px. Pure."""
+    short = min(width, height)
+    first = max([r for r in REDUCTIONS if short / r >= FIRST_SHORT_SIDE and r <= MAX_FIRST], default=1)
+    finest = min(first, max([r for r in REDUCTIONS if pyramid.min_face / r >= pyramid.face_lo], default=1))
+    passes, r, top = [], first, None
+    while True:
+        low = pyramid.min_face if r <= finest else max(pyramid.min_face, pyramid.face_lo * r)
+        passes.append(SearchPass(r, low, top))
+        if r <= finest:
+            return passes
+        top, r = low * PASS_OVERLAP, r // 2
+
+
+@dataclass(frozen=True)
+class Level:
+    """One network look: the photo decoded at 1/`reduction`, scaled by `scale`, bordered for close-ups
+    when `pad`; `reach` is the widest face (full-size pixels) it can report: `face_hi` in the level."""
+
+    reduction: int
+    scale: float
+    pad: bool
+    reach: float
+
+
+def plan_levels(width: int, height: int, pyramid: Pyramid) -> list[Level]:
+    """Every level of every pass (`plan_passes`), coarsest first. Pure."""
+    out = []
+    for step in plan_passes(width, height, pyramid):
+        r = step.reduction
+        w, h = -(-width // r), -(-height // r)
+        top = None if step.max_face is None else step.max_face / r
+        scales = pyramid_scales(h, w, replace(pyramid, min_face=step.min_face / r), top)
+        for k, scale in enumerate(scales):
+            out.append(Level(r, scale, step.max_face is None and k == 0, pyramid.face_hi * r / scale))
+    return out
+
+
+def subject_settled(faces: list[Face], reach: float, margin: float) -> bool:
+    """Whether the subject `choose_face` would pick ("largest" policy) among `faces` can no longer change
+    when a finer pass adds faces no wider than `reach`: the pick is larger than any of them, and scores
+    within `margin` of 1, so no better-scoring newcomer can push it out of the candidates."""
+    if not faces:
+        return False
+    best = max(f.score for f in faces)
+    pick = max((f for f in faces if f.score >= best - margin), key=lambda f: f.area)
+    return pick.score >= 1.0 - margin and pick.area >= (REACH_MARGIN * reach) ** 2
 
 
 def tiles(height: int, width: int, size: int, overlap: int) -> list[tuple[int, int]]:
@@ -336,19 +416,32 @@ class FaceDetector:
         return self
 
     def detect(self, image: np.ndarray) -> list[Face]:
-        """Faces in an RGB uint8 image, best first (possibly empty)."""
-        if self.pyramid is not None and max(image.shape[:2]) > 2 * self.input_size:
-            faces = self.detect_pyramid(image)
-        else:
-            faces = self.detect_at(image, self.input_size)
-            if not faces and self.retry_larger and max(image.shape[:2]) > self.input_size:
-                if self._dynamic:
-                    faces = self.detect_at(image, 2 * self.input_size)
-                elif self._retry is not None:
-                    faces = self.detect_at(image, self._retry[1], self._retry[0])
+        """Faces in an RGB uint8 image, best first (possibly empty), landmarks refined."""
+        faces = self._network_faces(image)
         if self.refiner is None:
             return faces
         return [self.refiner.get(image, f) for f in faces]
+
+    def _network_faces(self, image: np.ndarray) -> list[Face]:
+        """The network's faces (unrefined): the pyramid for a photo over twice the input, else one look
+        (and one more at twice the size when nothing was found)."""
+        if self.pyramid is not None and max(image.shape[:2]) > 2 * self.input_size:
+            return self.detect_pyramid(image)
+        faces = self.detect_at(image, self.input_size)
+        if not faces and self.retry_larger and max(image.shape[:2]) > self.input_size:
+            if self._dynamic:
+                faces = self.detect_at(image, 2 * self.input_size)
+            elif self._retry is not None:
+                faces = self.detect_at(image, self._retry[1], self._retry[0])
+        return faces
+
+    def refine(self, photo: Photo, face: Face) -> Face:
+        """`face` (full-size coordinates) with its landmarks refined on the finest decode read so far."""
+        if self.refiner is None:
+            return face
+        r = photo.finest()
+        image, scale = photo.at(r), photo.scale_of(r)
+        return self.refiner.get(image, face.scaled(scale)).scaled(1.0 / scale)
 
     def describe(self) -> str:
         """How `detect` searches a photo, for reports."""
@@ -363,28 +456,72 @@ class FaceDetector:
         )
 
     def detect_pyramid(self, image: np.ndarray) -> list[Face]:
-        """The network's faces (unrefined) over the photo's pyramid levels (see `Pyramid`), merged.
-
-        Levels are made finest first, each by area-averaging the previous one, so a 12 MP photo is read in
-        full only once."""
-        import cv2
-
+        """The network's faces (unrefined) over the photo's pyramid levels (see `Pyramid`), merged."""
         assert self.pyramid is not None
         self.prepare()
         h, w = image.shape[:2]
-        scales = pyramid_scales(h, w, self.pyramid)
+        found = Candidates.concat(self._search_levels(image, pyramid_scales(h, w, self.pyramid), 1.0, True))
+        order = merge(found.boxes, found.scores, self.nms_iou)[:50]
+        return to_faces(found, (h, w), order)
+
+    def detect_photo(
+        self, photo: Photo, subject_margin: float | None = None, refine: bool = True
+    ) -> list[Face]:
+        """Faces in a `Photo`, best first, in its full-size coordinates, searched level by level from the
+        coarsest (`plan_levels`): a 12 MP JPEG is read at 1/4 first and at 1/2 only for faces under
+        ~120 px.
+
+        With `subject_margin` (the "largest" policy's score margin), the search stops as soon as the
+        subject is settled (`subject_settled`): the smaller faces the finer levels would add cannot change
+        which face `choose_face` picks, so they are not searched for (and not listed). Without it, every
+        level runs. Photos no larger than twice the input take `detect`'s single look, unchanged. With
+        `refine=False` the landmarks are the network's (`refine` one face later: the subject)."""
+        import cv2
+
+        if self.pyramid is None or max(photo.width, photo.height) <= 2 * self.input_size:
+            single = self._network_faces(photo.at(1))
+            return [self.refine(photo, f) for f in single] if refine else single
+        self.prepare()
+        photo.at(plan_passes(photo.width, photo.height, self.pyramid)[0].reduction)  # EXIF may turn it
+        levels = plan_levels(photo.width, photo.height, self.pyramid)
+        parts: list[Candidates] = []
+        faces: list[Face] = []
+        for i, level in enumerate(levels):
+            image = photo.at(level.reduction)
+            h, w = image.shape[:2]
+            size = (max(1, round(w * level.scale)), max(1, round(h * level.scale)))
+            view = image if size == (w, h) else cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            pad = round(self.pyramid.pad * min(size)) if level.pad else 0
+            parts.append(self._search_level(view, size[0] / photo.width, pad))
+            if subject_margin is None and i + 1 < len(levels):
+                continue
+            found = Candidates.concat(parts)
+            order = merge(found.boxes, found.scores, self.nms_iou)[:50]
+            faces = to_faces(found, (photo.height, photo.width), order)
+            if i + 1 < len(levels) and subject_settled(faces, levels[i + 1].reach, subject_margin or 0.0):
+                break
+        return [self.refine(photo, f) for f in faces] if refine else faces
+
+    def _search_levels(
+        self, image: np.ndarray, scales: list[float], full_per_pixel: float, pad_coarsest: bool
+    ) -> list[Candidates]:
+        """Candidates at each of `scales` (coarsest first) of `image`, in coordinates `full_per_pixel`
+        times `image`'s. Levels are made finest first, each by area-averaging the previous one, so the
+        image is read in full only once."""
+        import cv2
+
+        assert self.pyramid is not None
+        h, w = image.shape[:2]
         parts: list[Candidates] = []
         level = image
         for k, scale in enumerate(reversed(scales)):
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             if size != (level.shape[1], level.shape[0]):
                 level = cv2.resize(level, size, interpolation=cv2.INTER_AREA)
-            coarsest = k == len(scales) - 1
+            coarsest = pad_coarsest and k == len(scales) - 1
             pad = round(self.pyramid.pad * min(size)) if coarsest else 0  # the short side: a face fits in it
-            parts.append(self._search_level(level, size[0] / w, pad))
-        found = Candidates.concat(parts)
-        order = merge(found.boxes, found.scores, self.nms_iou)[:50]
-        return to_faces(found, (h, w), order)
+            parts.append(self._search_level(level, size[0] / (w * full_per_pixel), pad))
+        return parts
 
     def _search_level(self, level: np.ndarray, scale: float, pad: int) -> Candidates:
         """One pyramid level, bordered by `pad` pixels: in one input where the file takes any size (ONNX),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -50,6 +50,12 @@ class Face:
         box = (image_width - 1 - x2, y1, image_width - 1 - x1, y2)
         quality = None if self.quality is None else self.quality.mirrored()
         return Face(box=box, landmarks=lm, score=self.score, detected=self.detected, quality=quality)
+
+    def scaled(self, factor: float) -> Face:
+        """This face in the same photo scaled by `factor` (box and landmarks multiplied; quality kept)."""
+        x1, y1, x2, y2 = self.box
+        box = (x1 * factor, y1 * factor, x2 * factor, y2 * factor)
+        return replace(self, box=box, landmarks=self.landmarks * np.float32(factor))
 
     @property
     def width(self) -> float:

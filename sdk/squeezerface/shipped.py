@@ -7,7 +7,10 @@ configure.
 
 from __future__ import annotations
 
+import json
+import platform
 import shutil
+from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
 
@@ -17,12 +20,50 @@ from pathlib import Path
 
 from squeezerface.errors import ModelFileError
 
-DEFAULT_EMBEDDER = "mobilefacenet-taylor-900k-int8.onnx"
+
+def _models_dir() -> Traversable:
+    return resources.files("squeezerface").joinpath("models")
+
+
+DEFAULTS_FILE = "defaults.json"
+"""Package data: the default detector and embedder per CPU architecture, chosen by measurement
+(benchmarks/run.py writes the choice and the figures behind it; see `machine_defaults`)."""
+_INT8_PAIR = ("mobilefacenet-taylor-900k-int8.onnx", "tinyface-int8.onnx")
+
+
+@dataclass(frozen=True)
+class MachineDefaults:
+    """The shipped ONNX pair a machine of this architecture uses by default, and why."""
+
+    embedder: str
+    detector: str
+    threads: int
+    why: str
+
+
+def machine_defaults(machine: str | None = None) -> MachineDefaults:
+    """This architecture's entry of models/defaults.json (`platform.machine()`: x86_64, aarch64, ...), or
+    the int8 pair where none was measured (int8 is the fast path on ARM). Pure given the package data."""
+    arch = (machine or platform.machine()).lower()
+    arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(arch, arch)
+    resource = _models_dir().joinpath(DEFAULTS_FILE)
+    table = json.loads(resource.read_text()) if resource.is_file() else {}
+    entry = table.get("machines", {}).get(arch)
+    if entry is None:
+        why = f"no measurement for {arch}: the int8 pair"
+        return MachineDefaults(_INT8_PAIR[0], _INT8_PAIR[1], 1, why)
+    return MachineDefaults(entry["embedder"], entry["detector"], int(entry["threads"]), entry["why"])
+
+
+_DEFAULTS = machine_defaults()
+
+DEFAULT_EMBEDDER = _DEFAULTS.embedder
 """MobileFaceNet Taylor-pruned to 899,886 parameters, int8 ONNX (head in float): LFW within 0.2 pp of fp32
 (see its card). The first embedder, `squeezerfacenet-980k-*`, stays shipped and loadable by name."""
 
-DEFAULT_DETECTOR = "tinyface-int8.onnx"
-"""The tiny face detector with 5 landmarks (int8 ONNX, any input size that is a multiple of 32)."""
+DEFAULT_DETECTOR = _DEFAULTS.detector
+"""The tiny face detector with 5 landmarks (ONNX, any input size that is a multiple of 32): the fp32 or the
+int8 file, whichever models/defaults.json names for this CPU architecture (`machine_defaults`)."""
 
 DEFAULT_REFINER = "tinyface-lm-int8.onnx"
 """The landmark refiner that follows the detector: 5 points re-estimated on a 64-pixel crop of the face."""
@@ -34,10 +75,6 @@ SHIPPED_FOR_BACKEND: dict[str, tuple[str, str]] = {
 """(embedder, detector) shipped files each backend uses by default: the int8 models, detector at 160 px."""
 
 _MODEL_SUFFIXES = (".onnx", ".tflite")
-
-
-def _models_dir() -> Traversable:
-    return resources.files("squeezerface").joinpath("models")
 
 
 def shipped_models() -> list[str]:

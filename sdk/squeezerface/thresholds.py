@@ -43,9 +43,11 @@ class CalibrationRun:
 
 
 def all_pairs(embeddings: np.ndarray, identity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine scores and same-identity labels of every unordered pair of (unit) embeddings."""
+    """Cosine scores and same-identity labels of every unordered pair of (unit) embeddings. One Gram
+    matrix (N x N), not N^2/2 gathered rows: 3,499 faces of 512-d would otherwise need 2 x 11.7 GB."""
     i, j = np.triu_indices(len(embeddings), k=1)
-    scores = np.einsum("ij,ij->i", embeddings[i], embeddings[j]).astype(np.float64)
+    gram = np.asarray(embeddings, dtype=np.float32) @ np.asarray(embeddings, dtype=np.float32).T
+    scores = gram[i, j].astype(np.float64)
     return scores, identity[i] == identity[j]
 
 

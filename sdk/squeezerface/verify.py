@@ -29,6 +29,7 @@ from squeezerface.errors import (
 from squeezerface.face import Face
 from squeezerface.imageio import DEFAULT_MAX_PIXELS, ChannelOrder, ImageSource, load_image
 from squeezerface.modelcard import point_name
+from squeezerface.photo import Photo
 from squeezerface.quality import QualityThresholds, assess
 from squeezerface.shipped import SHIPPED_FOR_BACKEND
 
@@ -123,8 +124,11 @@ class Threshold:
 class FaceResult:
     """What the face path made of one photo: the embedding of the face it used, and how it got there.
 
-    faces: every detection, best first, each with its quality measured (what `detect` returns);
-    face: the face used (one of `faces`, or a fallback face with `detected=False`), quality filled in;
+    faces: every detection the search made, best first, as the network gave it (landmarks unrefined, no
+        quality: `FaceVerifier.detect` measures every face; for the "largest" policy a large photo's search
+        stops once the subject is settled, so smaller faces may be missing);
+    face: the face used (one of `faces` by its box, or a fallback face with `detected=False`), landmarks
+        refined, quality filled in;
     candidates: detections within `SUBJECT_SCORE_MARGIN` of the best, among which the policy chose;
     flipped: the embedding of the mirrored photo's face, when asked for (distillation targets)."""
 
@@ -267,25 +271,30 @@ class FaceVerifier:
         turns the fallback on for photos where no face is found). Raises NoFaceError (no face and no
         fallback), MultipleFacesError (policy "error"), LowQualityError (a detected face failing the gate;
         a fallback face is never gated: it is counted instead)."""
-        rgb = self.load(image, channel_order)
         name = source or _name(image)
+        photo = Photo.open(image, self.max_pixels, channel_order)  # decode errors name the file
         policy = policy or self.policy
         fallback = self.fallback if isinstance(fallback, _Unset) else fallback
         gate = self.quality if isinstance(quality, _Unset) else quality
-        faces = [self._assessed(rgb, f, gate) for f in self.detector.detect(rgb)]
-        height, width = rgb.shape[:2]
+        faces = self._find(photo, policy)
+        height, width = photo.height, photo.width
         if faces or fallback is None or not fallback.enabled:
             face, candidates = choose_face(faces, height, width, policy, name), _candidates(faces)
+            if isinstance(self.detector, FaceDetector):  # only the subject's landmarks are refined
+                face = self.detector.refine(photo, face)
         else:
             face, candidates = template_face(fallback.box(height, width)), 0
-        aligned = self.embedder.align(rgb, face)
+        reduction = photo.reduction_for(face.width)
+        rgb, scale = photo.at(reduction), photo.scale_of(reduction)
+        aligned = self.embedder.align(rgb, face.scaled(scale))
         face = self._assessed(rgb, face, gate, aligned)
         assert face.quality is not None
         if gate is not None and face.detected and not face.quality.ok:
             raise LowQualityError(name, face.quality)
         flipped = None
         if with_flip:
-            mirror = self.embedder.align(np.ascontiguousarray(rgb[:, ::-1]), face.mirrored(width))
+            mirror_face = face.scaled(scale).mirrored(rgb.shape[1])
+            mirror = self.embedder.align(np.ascontiguousarray(rgb[:, ::-1]), mirror_face)
             flipped = self.embedder.get_feat(mirror[None])[0]
         embedding = self.embedder.get_feat(aligned[None])[0]
         return FaceResult(embedding, face, tuple(faces), candidates, flipped)
@@ -324,6 +333,15 @@ class FaceVerifier:
     ) -> np.ndarray:
         """The (D,) unit embedding of the face the policy picks in one photo (raises as `analyze`)."""
         return self.analyze(image, source, channel_order=channel_order).embedding
+
+    def _find(self, photo: Photo, policy: FacePolicy) -> list[Face]:
+        """The detector's faces in full-size coordinates, unrefined and unmeasured (the subject is refined
+        and measured once chosen); our detector searches the photo level by level and, for the "largest"
+        policy, stops once the subject is settled (`FaceDetector.detect_photo`)."""
+        if isinstance(self.detector, FaceDetector):
+            margin = SUBJECT_SCORE_MARGIN if policy == "largest" else None
+            return self.detector.detect_photo(photo, margin, refine=False)
+        return self.detector.detect(photo.at(1))  # a caller's detector object takes the full image
 
     def _assessed(
         self,

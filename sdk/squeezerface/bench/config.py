@@ -15,10 +15,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-PIPELINES = ("squeezerface", "dlib")
+PIPELINES = ("squeezerface", "dlib", "peer")
+"""ours; dlib as face_recognition runs it; a peer detector (YuNet) + a public embedder file through the
+runtime's alignment and matching."""
 BACKENDS = ("onnxruntime", "litert", "dlib")
 DEFAULT_RUNS = 200
 DEFAULT_WARMUP = 20
+STAGE_BUDGET_S = 20.0
+"""A stage whose `runs` calls would take longer than this (dlib on a 12 MP photo: ~4 s a call) gets
+fewer, never under MIN_RUNS; the record says how many it got."""
+MIN_RUNS = 5
 PUBLISH_RUNS = 200
 """Published figures come from at least this many timed runs per stage; fewer is marked a smoke run."""
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
@@ -29,7 +35,7 @@ class BenchConfig:
     """One configuration to time. `threads` is already a number (see `parse_threads`)."""
 
     name: str
-    pipeline: str = "squeezerface"  # "squeezerface" | "dlib"
+    pipeline: str = "squeezerface"  # "squeezerface" | "dlib" | "peer"
     backend: str = "onnxruntime"  # "onnxruntime" | "litert" | "dlib"
     precision: str = "int8"  # the embedder's; the card's precision is what is recorded
     threads: int = 1
@@ -151,36 +157,36 @@ def default_configs(
     warmup: int = DEFAULT_WARMUP,
     cpu_count: int | None = None,
 ) -> list[BenchConfig]:
-    """The built-in configurations of `squeezerface bench`: every shipped embedder/detector pair per
-    backend and precision, and the dlib peer. Ones that cannot run here (LiteRT or dlib not installed, no
-    fp32 .tflite shipped) are recorded as skipped with the reason."""
+    """The built-in configurations of `squeezerface bench`: the default embedder (mobilefacenet-taylor-900k)
+    and detector per backend and precision, and the dlib peer. Ones that cannot run here (LiteRT or dlib
+    not installed, no fp32 .tflite shipped) are recorded as skipped with the reason."""
     entries: list[dict[str, Any]] = [
         {
             "name": "squeezerface-onnx-int8",
             "backend": "onnxruntime",
             "precision": "int8",
-            "embedder": "squeezerfacenet-980k-int8.onnx",
+            "embedder": "mobilefacenet-taylor-900k-int8.onnx",
             "detector": "tinyface-int8.onnx",
         },
         {
             "name": "squeezerface-onnx-fp32",
             "backend": "onnxruntime",
             "precision": "fp32",
-            "embedder": "squeezerfacenet-980k-fp32.onnx",
+            "embedder": "mobilefacenet-taylor-900k-fp32.onnx",
             "detector": "tinyface-fp32.onnx",
         },
         {
             "name": "squeezerface-litert-int8",
             "backend": "litert",
             "precision": "int8",
-            "embedder": "squeezerfacenet-980k-int8.tflite",
+            "embedder": "mobilefacenet-taylor-900k-int8.tflite",
             "detector": "tinyface-160-int8.tflite",
         },
         {
             "name": "squeezerface-litert-fp32",
             "backend": "litert",
             "precision": "fp32",
-            "embedder": "squeezerfacenet-980k-fp32.tflite",
+            "embedder": "mobilefacenet-taylor-900k-fp32.tflite",
             "detector": "tinyface-160-fp32.tflite",
             "optional": True,
             "note": "fp32 .tflite files are built by the converters but not shipped",
@@ -210,6 +216,18 @@ def unavailable_reason(cfg: BenchConfig) -> str | None:
     if cfg.pipeline == "dlib":
         if find_spec("dlib") is None or find_spec("face_recognition_models") is None:
             return "dlib peer not installed (pip install 'squeezerface[teacher]')"
+        return None
+    if cfg.pipeline == "peer":
+        from squeezerface.errors import EmbedderUnavailableError
+
+        try:
+            from squeezerface.bench.yunet_peer import yunet_file
+
+            yunet_file(cfg.detector)
+        except EmbedderUnavailableError as exc:
+            return str(exc)
+        if cfg.embedder is None or not Path(cfg.embedder).is_file():
+            return f"peer embedder file {cfg.embedder} not found" + (f" ({cfg.note})" if cfg.note else "")
         return None
     if cfg.backend == "litert" and find_spec("ai_edge_litert") is None:
         return "LiteRT not installed (pip install 'squeezerface[tflite]')"

@@ -26,17 +26,29 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from squeezerface.bench.config import BenchConfig, thread_env
+from squeezerface.bench.config import MIN_RUNS, STAGE_BUDGET_S, BenchConfig, thread_env
 from squeezerface.bench.images import ImageSpec, image_bytes
 from squeezerface.bench.memory import peak_rss_mb
 from squeezerface.bench.stats import LatencyRecord, summarize, time_calls
 
-STAGES = ("decode", "detect", "align", "quality", "embed", "embed_engine", "match", "end_to_end")
+STAGES = (
+    "decode",
+    "detect",
+    "decode_detect",
+    "align",
+    "quality",
+    "embed",
+    "embed_engine",
+    "match",
+    "end_to_end",
+)
 """Our pipeline's stages, in pipeline order; the dlib peer has decode, detect, align, embed, match and
 end_to_end."""
 STAGE_TITLES = {
     "decode": "decode (JPEG -> RGB)",
-    "detect": "detect (+ landmark refiner)",
+    "detect": "detect (+ landmark refiner) on the decoded full-size photo",
+    "decode_detect": "decode + detect from the encoded photo, as verify runs them (ours: JPEG decoded at "
+    "reduced scale, pass by pass)",
     "align": "align (5-point warp)",
     "quality": "quality measurements",
     "embed": "embed (preprocess + engine + L2)",
@@ -113,13 +125,17 @@ def _stage_timer(run: ConfigRun, precision: str, progress: bool) -> Callable[...
     cfg = run.config
 
     def record(stage: str, fn: Callable[[], object], note: str = "") -> None:
-        if progress:
-            t0 = time.perf_counter()
-            fn()  # one extra untimed call, to estimate how long the stage will take
-            eta = (time.perf_counter() - t0) * (cfg.runs + cfg.warmup)
-            if eta > STAGE_PROGRESS_S:
-                print(f"    {cfg.label} {stage}: about {eta:.0f} s", file=sys.stderr, flush=True)
-        stats = summarize(time_calls(fn, cfg.runs, cfg.warmup))
+        t0 = time.perf_counter()
+        fn()  # one extra untimed call, to estimate how long the stage will take
+        once = time.perf_counter() - t0
+        runs, warmup = cfg.runs, cfg.warmup
+        if once * runs > STAGE_BUDGET_S and runs > MIN_RUNS:
+            runs, warmup = max(MIN_RUNS, int(STAGE_BUDGET_S / once)), min(warmup, 1)
+            note = "; ".join(filter(None, [note, f"{runs} timed runs (~{once:.2f} s a call)"]))
+        if progress and once * (runs + warmup) > STAGE_PROGRESS_S:
+            eta = once * (runs + warmup)
+            print(f"    {cfg.label} {stage}: about {eta:.0f} s", file=sys.stderr, flush=True)
+        stats = summarize(time_calls(fn, runs, warmup))
         run.records.append(LatencyRecord.from_stats(cfg, stage, precision, stats, note))
 
     return record
@@ -133,17 +149,53 @@ def _photos(images: Sequence[ImageSpec]) -> tuple[list[bytes], list[Any]]:
     return data, [load_image(d) for d in data]
 
 
+def _verifier(cfg: BenchConfig):
+    """Our pipeline as configured, or a peer's: YuNet + a public embedder file, no quality gate (the
+    peers have none), through the same alignment, embedding call and matching as ours."""
+    from squeezerface.verify import FaceVerifier
+
+    if cfg.pipeline != "peer":
+        return FaceVerifier(cfg.embedder, cfg.detector, threads=cfg.threads, backend=cfg.backend)
+    from squeezerface.bench.yunet_peer import YuNetDetector
+
+    detector = YuNetDetector(cfg.detector, threads=cfg.threads)
+    return FaceVerifier(cfg.embedder, detector, threads=cfg.threads, backend=cfg.backend, quality=None)
+
+
+def _detector_facts(det) -> dict[str, Any]:
+    """What the report says of a detector: ours (card, input, refiner) or the peer's (file, input cap)."""
+    from pathlib import Path as _Path
+
+    if hasattr(det, "card"):
+        return {
+            "detector": det.card.file,
+            "detector_precision": det.card.precision,
+            "detector_input": det.input_size,
+            "detector_bytes": det.card.size_bytes,
+            "refiner": None if det.refiner is None else det.refiner.path.name,
+        }
+    path = _Path(det.path)
+    return {
+        "detector": path.name,
+        "detector_precision": "fp32",
+        "detector_input": f"longer side <= {det.max_side}",
+        "detector_bytes": path.stat().st_size,
+        "refiner": None,
+    }
+
+
 def measure_squeezerface(cfg: BenchConfig, images: Sequence[ImageSpec], progress: bool = False) -> ConfigRun:
     """Time our pipeline's stages for one configuration, in this process (a worker)."""
     run = _start(cfg, "ai_edge_litert.interpreter" if cfg.backend == "litert" else "onnxruntime")
 
     from squeezerface.errors import SqueezerfaceError
     from squeezerface.imageio import load_image
+    from squeezerface.photo import Photo
     from squeezerface.quality import assess
-    from squeezerface.verify import DEFAULT_QUALITY, FaceVerifier, choose_face
+    from squeezerface.verify import DEFAULT_QUALITY, choose_face
 
     t0 = time.perf_counter()
-    verifier = FaceVerifier(cfg.embedder, cfg.detector, threads=cfg.threads, backend=cfg.backend)
+    verifier = _verifier(cfg)
     run.load_ms = (time.perf_counter() - t0) * 1e3
     card, det = verifier.embedder.card, verifier.detector
     assert verifier.embedder.backend is not None
@@ -158,11 +210,8 @@ def measure_squeezerface(cfg: BenchConfig, images: Sequence[ImageSpec], progress
         "embedder_params": card.params,
         "embedder_mmacs": card.mflops,
         "embedder_bytes": card.size_bytes,
-        "detector": det.card.file,
-        "detector_precision": det.card.precision,
-        "detector_input": det.input_size,
-        "refiner": None if det.refiner is None else det.refiner.path.name,
-        "engines": list(verifier.engines),
+        **_detector_facts(det),
+        "engines": [verifier.embedder.backend.engine, getattr(det, "engine", None) or "onnxruntime"],
     }
     record = _stage_timer(run, precision, progress)
 
@@ -170,6 +219,7 @@ def measure_squeezerface(cfg: BenchConfig, images: Sequence[ImageSpec], progress
     record("decode", lambda: load_image(data[0]))
     found = [det.detect(x) for x in rgb]
     record("detect", lambda: det.detect(rgb[0]), "" if found[0] else NO_FACE_NOTE)
+    record("decode_detect", lambda: verifier._find(Photo.open(data[0]), "largest"))
     faces = [
         choose_face(f, x.shape[0], x.shape[1], "largest", "bench") if f else _centred_face(*x.shape[:2])
         for f, x in zip(found, rgb, strict=True)
@@ -177,7 +227,9 @@ def measure_squeezerface(cfg: BenchConfig, images: Sequence[ImageSpec], progress
     assumed = "" if found[0] else ASSUMED_FACE_NOTE
     record("align", lambda: verifier.embedder.align(rgb[0], faces[0]), assumed)
     crops = [verifier.embedder.align(x, f) for x, f in zip(rgb, faces, strict=True)]
-    record("quality", lambda: assess(faces[0].landmarks, faces[0].box, crops[0], DEFAULT_QUALITY), assumed)
+    if verifier.quality is not None:  # the peers have no quality gate
+        face, crop = faces[0], crops[0]
+        record("quality", lambda: assess(face.landmarks, face.box, crop, DEFAULT_QUALITY), assumed)
     record("embed", lambda: verifier.embedder.get_feat(crops[0][None]), assumed)
     x = card.input.prepare(crops[0][None])
     backend = verifier.embedder.backend
@@ -225,6 +277,7 @@ def measure_dlib(cfg: BenchConfig, images: Sequence[ImageSpec], progress: bool =
     record("decode", lambda: load_image(data[0]))
     found = [pipe.detect(x) for x in rgb]
     record("detect", lambda: pipe.detect(rgb[0]), "" if found[0] else NO_FACE_NOTE)
+    record("decode_detect", lambda: pipe.detect(load_image(data[0])))
     rects = [
         pipe.largest(f) if f else pipe.rectangle(_centred_face(*x.shape[:2]).box)
         for f, x in zip(found, rgb, strict=True)

@@ -11,15 +11,22 @@ Output cut short by the reader (`squeezerface models --json | head`) ends quietl
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 from squeezerface.cli import bench, evaluate, faces
-from squeezerface.cli.common import EXIT_BAD_INPUT, EXIT_DIFFERENT, EXIT_MISSING_DEPENDENCY, EXIT_OK
-from squeezerface.errors import MissingExtraError, SqueezerfaceError
+from squeezerface.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_DIFFERENT,
+    EXIT_MISSING_DEPENDENCY,
+    EXIT_OK,
+    cli_error,
+    print_json_error,
+    report_error,
+)
+from squeezerface.errors import SqueezerfaceError
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_DIFFERENT", "EXIT_MISSING_DEPENDENCY", "EXIT_OK", "build_parser", "main"]
 
@@ -31,33 +38,13 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         if _Parser.json_errors:
-            _print_json_error("UsageError", f"{self.prog}: {message}", None)
+            print_json_error("UsageError", f"{self.prog}: {message}", None)
         super().error(message)
 
 
-def _print_json_error(kind: str, message: str, path: str | None) -> None:
-    print(json.dumps({"error": {"type": kind, "message": message, "path": path}}), flush=True)
-
-
-def _error_path(exc: BaseException, args: argparse.Namespace | None) -> str | None:
-    """The file an error is about: the error's own path/source, else the command's gallery."""
-    for attr in ("path", "source", "root", "filename"):
-        value = getattr(exc, attr, None)
-        if isinstance(value, str | os.PathLike):
-            return str(value)
-    from squeezerface.errors import GalleryError
-
-    db = getattr(args, "db", None)
-    return str(db) if isinstance(exc, GalleryError) and db is not None else None
-
-
-def _report(exc: BaseException, message: str, args: argparse.Namespace | None, as_json: bool) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    if as_json:
-        _print_json_error(type(exc).__name__, message, _error_path(exc, args))
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, bench_options: bool = True) -> argparse.ArgumentParser:
+    """The whole command line. `bench_options=False` leaves out the options of `bench` (and the import of
+    the benchmark package they come from): `main` does so unless the command line names `bench`."""
     parser = _Parser(
         prog="squeezerface",
         description="On-device face verification SDK: verify faces, enrol and identify people in a "
@@ -77,14 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_eval(sub)
     evaluate.add_calibrate(sub)
     evaluate.add_models(sub)
-    bench.add_bench(sub)
+    bench.add_bench(sub, with_options=bench_options)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _Parser.json_errors = "--json" in argv
-    parser = build_parser()
+    parser = build_parser(bench_options="bench" in argv)  # the benchmark package only for its command
     args = parser.parse_args(argv)
     args.argv = argv
     as_json = bool(getattr(args, "json", False))
@@ -92,16 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except BrokenPipeError:
         return _quiet_broken_pipe()
-    except MissingExtraError as exc:
-        _report(exc, exc.cli_message(), args, as_json)
-        return EXIT_MISSING_DEPENDENCY
-    except SqueezerfaceError as exc:
-        _report(exc, exc.cli_message(), args, as_json)
-        return EXIT_BAD_INPUT
-    except OSError as exc:  # an output folder or file the user may not write
-        where = f"{exc.filename}: " if exc.filename else ""
-        _report(exc, f"{where}{exc.strerror or exc}", args, as_json)
-        return EXIT_BAD_INPUT
+    except (SqueezerfaceError, OSError) as exc:  # OSError: an output folder or file the user may not write
+        code, message = cli_error(exc) or (EXIT_BAD_INPUT, str(exc))
+        report_error(exc, message, args, as_json)
+        return code
 
 
 def _quiet_broken_pipe() -> int:

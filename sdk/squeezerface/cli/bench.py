@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 
 
-def add_bench(sub: argparse._SubParsersAction) -> None:
-    from squeezerface.bench import add_bench_arguments  # stdlib-only at import: keeps the CLI fast
-
+def add_bench(sub: argparse._SubParsersAction, with_options: bool = True) -> None:
+    """The `bench` sub-command. `with_options=False` leaves its options out: they come from
+    `squeezerface.bench`, whose import (~15 ms) every other command would pay at start-up; `main` asks for
+    them only when the command line can name `bench`."""
     p = sub.add_parser(
         "bench",
         help="time every stage on this device beside the dlib peer; writes JSON + Markdown to submit",
@@ -21,7 +22,10 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
         "issue; see benchmarks/README.md). Takes a few minutes; --runs 20 for a quick look.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    add_bench_arguments(p)
+    if with_options:
+        from squeezerface.bench import add_bench_arguments
+
+        add_bench_arguments(p)
     p.set_defaults(func=cmd_bench)
 
 

@@ -1,9 +1,13 @@
-"""What the commands share: exit codes, option parsing, the face options and the verifier they build."""
+"""What the commands share: exit codes, how errors are reported, option parsing, the face options and the
+verifier they build."""
 
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from squeezerface.quality import QualityThresholds
@@ -11,6 +15,49 @@ if TYPE_CHECKING:
 
 
 EXIT_OK, EXIT_DIFFERENT, EXIT_BAD_INPUT, EXIT_MISSING_DEPENDENCY = 0, 1, 2, 3
+
+
+def cli_error(exc: BaseException) -> tuple[int, str] | None:
+    """(exit status, message) of an error the command line reports rather than raises: a missing extra 3,
+    a typed squeezerface error or an OSError (a file the user may not read or write) 2; None for others."""
+    from squeezerface.errors import MissingExtraError, SqueezerfaceError
+
+    if isinstance(exc, MissingExtraError):
+        return EXIT_MISSING_DEPENDENCY, exc.cli_message()
+    if isinstance(exc, SqueezerfaceError):
+        return EXIT_BAD_INPUT, exc.cli_message()
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return EXIT_BAD_INPUT, f"{where}{exc.strerror or exc}"
+    return None
+
+
+def json_error(kind: str, message: str, path: str | None) -> dict[str, Any]:
+    """The `--json` error object: `{"error": {"type", "message", "path"}}`."""
+    return {"error": {"type": kind, "message": message, "path": path}}
+
+
+def print_json_error(kind: str, message: str, path: str | None) -> None:
+    print(json.dumps(json_error(kind, message, path)), flush=True)
+
+
+def error_path(exc: BaseException, args: argparse.Namespace | None) -> str | None:
+    """The file an error is about: the error's own path/source, else the command's gallery."""
+    for attr in ("path", "source", "root", "filename"):
+        value = getattr(exc, attr, None)
+        if isinstance(value, str | os.PathLike):
+            return str(value)
+    from squeezerface.errors import GalleryError
+
+    db = getattr(args, "db", None)
+    return str(db) if isinstance(exc, GalleryError) and db is not None else None
+
+
+def report_error(exc: BaseException, message: str, args: argparse.Namespace | None, as_json: bool) -> None:
+    """The message on stderr and, with `--json`, the error object on stdout."""
+    print(f"error: {message}", file=sys.stderr)
+    if as_json:
+        print_json_error(type(exc).__name__, message, error_path(exc, args))
 
 
 def parse_option(text: str) -> tuple[str, object]:

@@ -1,19 +1,25 @@
-"""Face commands: verify two photos, the demo, and the gallery (enroll, identify, list, forget, encrypt)."""
+"""Face commands: verify two photos (or many pairs), the demo, and the gallery (enroll, identify, list,
+forget, encrypt)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from squeezerface.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_DIFFERENT,
     EXIT_OK,
     add_face_options,
+    cli_error,
     cosine_threshold,
+    error_path,
     face_verifier,
+    json_error,
     positive_int,
 )
 
@@ -24,13 +30,24 @@ def add_verify(sub: argparse._SubParsersAction) -> None:
         help="are two photos of the same person? (shipped detector + embedder, offline)",
         description="Detect the face in each photo, align it, embed it with the shipped embedder "
         "(mobilefacenet-taylor-900k unless --model names another) and compare the cosine score with the "
-        "model card's threshold at the chosen false-accept rate.",
+        "model card's threshold at the chosen false-accept rate. With --pairs, many pairs in one process "
+        "(the models loaded once): one result line per pair, in order.",
         epilog="exit status: 0 same person, 1 different people, 2 bad input (no face, unreadable photo...), "
-        "3 a missing extra",
+        "3 a missing extra; with --pairs: 0 when every pair ran (whatever the answers), else the status of "
+        "the first pair that failed",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("image_a", type=Path)
-    p.add_argument("image_b", type=Path)
+    p.add_argument("image_a", type=Path, nargs="?")
+    p.add_argument("image_b", type=Path, nargs="?")
+    p.add_argument(
+        "--pairs",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="verify every pair FILE lists ('-': standard input), one 'A B' per line (paths separated by "
+        "spaces or a tab, relative to the current folder; blank lines and lines starting with # skipped), "
+        "instead of two photos; a pair that fails gives an error line and the rest go on",
+    )
     p.add_argument(
         "--far", default="1e-3", help="operating point: a calibrated FAR (1e-2, 1e-3, 1e-4) or eer"
     )
@@ -41,34 +58,127 @@ def add_verify(sub: argparse._SubParsersAction) -> None:
         help="explicit cosine threshold in [-1, 1] (overrides --far)",
     )
     add_face_options(p)
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(func=cmd_verify)
+    p.add_argument("--json", action="store_true", help="print the result as JSON (--pairs: one per line)")
+    p.set_defaults(func=cmd_verify, usage_error=p.error)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     import json
 
+    photos = (args.image_a, args.image_b)
+    if args.pairs is not None and any(photos):
+        args.usage_error("--pairs reads the photos from FILE: give no photos beside it")
+    if args.pairs is None and not all(photos):
+        args.usage_error("give two photos (A B), or --pairs FILE")
+    if args.pairs is not None:
+        with _pairs_stream(args.pairs) as stream:  # an unreadable FILE fails before the models load
+            return _verify_pairs(_verifier(args), stream, args)
+    match, results = _verify_pair(_verifier(args), photos, args)
+    if args.json:
+        print(json.dumps(_pair_json(match, photos, results)))
+    else:
+        for note in _notes(photos, results, args.policy):
+            print(note)
+        print(_verdict(match))
+    return EXIT_OK if match.accepted else EXIT_DIFFERENT
+
+
+def _verifier(args: argparse.Namespace) -> Any:
     verifier = face_verifier(args)
     if args.threshold is None:
         verifier.threshold(args.far)  # an operating point the card lacks fails before any image work
-    results = [verifier.analyze(image, str(image)) for image in (args.image_a, args.image_b)]
+    return verifier
+
+
+def _verify_pair(
+    verifier: Any, photos: tuple[Path, ...], args: argparse.Namespace, results: list | None = None
+) -> tuple[Any, list]:
+    """(Match, each photo's FaceResult) of two photos, at --far or --threshold. `results`, when given, is
+    filled as the photos are done: after an error, `photos[len(results)]` is the photo that raised it."""
+    results = [] if results is None else results
+    for image in photos:
+        results.append(verifier.analyze(image, str(image)))
     match = verifier.compare(results[0].embedding, results[1].embedding, args.far, args.threshold)
-    if args.json:
-        images = [
-            {"path": str(p), **r.to_dict()}
-            for p, r in zip((args.image_a, args.image_b), results, strict=True)
-        ]
-        print(json.dumps({**match.to_dict(), "images": images}))
-    else:
-        for path, r in zip((args.image_a, args.image_b), results, strict=True):
-            note = _several_faces_note(path, r, args.policy)
-            if note:
-                print(note)
-        verdict = "same person" if match.accepted else "different people"
-        print(
-            f"{verdict}: cosine {match.score:.4f}, threshold {match.threshold:.4f} ({match.operating_point})"
-        )
-    return EXIT_OK if match.accepted else EXIT_DIFFERENT
+    return match, results
+
+
+def _pair_json(match: Any, photos: tuple[Path, ...], results: list) -> dict:
+    images = [{"path": str(p), **r.to_dict()} for p, r in zip(photos, results, strict=True)]
+    return {**match.to_dict(), "images": images}
+
+
+def _verdict(match: Any) -> str:
+    verdict = "same person" if match.accepted else "different people"
+    return f"{verdict}: cosine {match.score:.4f}, threshold {match.threshold:.4f} ({match.operating_point})"
+
+
+def _notes(photos: tuple[Path, ...], results: list, policy: str) -> list[str]:
+    notes = (_several_faces_note(path, r, policy) for path, r in zip(photos, results, strict=True))
+    return [note for note in notes if note]
+
+
+def _verify_pairs(verifier: Any, stream: TextIO, args: argparse.Namespace) -> int:
+    """`verify --pairs FILE`: every pair, in order, with the models loaded once. One line per pair on stdout
+    (JSON Lines with --json: the single verify's object plus "a" and "b"; a failed pair's line is the error
+    object plus "a" and "b"), flushed at once so that a script can feed pairs and read answers as they
+    come; several-faces notes and error messages go to stderr. Returns 0 when every pair ran, whatever
+    the answers, else the exit status of the first pair that failed."""
+    import json
+
+    from squeezerface.errors import PairsFormatError, SqueezerfaceError
+
+    status = EXIT_OK
+    source = "<stdin>" if str(args.pairs) == "-" else str(args.pairs)
+    for line_no, line, fields in _pair_lines(stream):
+        pair = tuple(Path(f) for f in fields)
+        a, b = [*fields, None, None][:2]
+        label = f"{a} {b}" if len(fields) == 2 else line  # what a text line starts with
+        done: list = []
+        try:
+            if len(fields) != 2:
+                raise PairsFormatError(source, line_no, line, f"expected 2 photos (A B), found {len(fields)}")
+            match, results = _verify_pair(verifier, pair, args, done)
+        except BrokenPipeError:
+            raise
+        except (SqueezerfaceError, OSError) as exc:
+            code, message = cli_error(exc) or (EXIT_BAD_INPUT, str(exc))
+            status = status or code
+            where = "" if isinstance(exc, PairsFormatError) else f"{source}:{line_no}: "
+            print(f"error: {where}{message}", file=sys.stderr)
+            if args.json:  # the photo that failed where the error does not name its file
+                path = error_path(exc, args) or (str(pair[len(done)]) if len(done) < len(pair) else None)
+                record = json_error(type(exc).__name__, message, path)
+                print(json.dumps({"a": a, "b": b, **record}), flush=True)
+            else:
+                print(f"{label}: error: {message}", flush=True)
+            continue
+        if args.json:
+            print(json.dumps({"a": a, "b": b, **_pair_json(match, pair, results)}), flush=True)
+        else:
+            for note in _notes(pair, results, args.policy):
+                print(note, file=sys.stderr)
+            print(f"{label}: {_verdict(match)}", flush=True)
+    return status
+
+
+@contextmanager
+def _pairs_stream(path: Path) -> Iterator[TextIO]:
+    """--pairs FILE opened (paths as bytes the file system gave: surrogateescape), or standard input for '-'
+    (left open)."""
+    if str(path) == "-":
+        yield sys.stdin
+        return
+    with path.open(encoding="utf-8", errors="surrogateescape") as stream:
+        yield stream
+
+
+def _pair_lines(stream: TextIO) -> Iterator[tuple[int, str, list[str]]]:
+    """(line number, line, its whitespace-separated fields) of each pair line, read as they come; blank
+    lines and lines starting with # are skipped."""
+    for line_no, raw in enumerate(stream, 1):
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            yield line_no, line, line.split()
 
 
 def _several_faces_note(path: Path, result: Any, policy: str) -> str | None:

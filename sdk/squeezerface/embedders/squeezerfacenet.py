@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,9 +29,15 @@ from squeezerface.face import Face
 from squeezerface.quality import QualityThresholds
 from squeezerface.shipped import DEFAULT_DETECTOR, DEFAULT_EMBEDDER
 
+if TYPE_CHECKING:
+    from squeezerface.bench.yunet_peer import YuNetDetector
+
 __all__ = ["DetectorLocator", "SqueezerFaceNetEmbedder", "template_face"]
 
-LOCATORS = "tinyface, a detector file (.onnx/.tflite), or an embedder name used for its faces (dlib)"
+LOCATORS = (
+    "tinyface, a detector file (.onnx/.tflite), yunet or yunet:FILE (OpenCV's YuNet, the peer), or an "
+    "embedder name used for its faces (dlib)"
+)
 
 
 class DetectorLocator:
@@ -52,10 +59,14 @@ class DetectorLocator:
         return template_face(box)
 
 
-def make_locator(locator: str, threads: int = 1) -> DetectorLocator | FaceEmbedder:
+def make_locator(locator: str, threads: int = 1) -> DetectorLocator | FaceEmbedder | YuNetDetector:
     """A locator by name; an unknown one is an OptionError naming what is accepted."""
     if locator == "tinyface":
         return DetectorLocator(threads=threads)
+    if str(locator) == "yunet" or str(locator).startswith("yunet:"):
+        from squeezerface.bench.yunet_peer import YuNetDetector
+
+        return YuNetDetector(locator, threads=threads)
     if str(locator).endswith((".onnx", ".tflite")):
         return DetectorLocator(locator, threads)
     if locator not in BUILTIN_EMBEDDERS and ":" not in str(locator):
