@@ -29,6 +29,7 @@ import json
 import platform
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -239,78 +240,15 @@ def check(
     ref = np.load(reference)
     meta = json.loads(str(ref["meta"]))
     faces = ref["faces"]
-    models = tuple(k.split("::", 1)[1] for k in ref.files if k.startswith("emb::"))
     device = collect_device_info()
     print(f"checking {len(faces)} faces on {device.summary()} against {meta['machine']} (atol {atol:g})")
-    rows, failed = [], []
-    got = embed_all(faces, models)
-    for name in models:
-        if name not in got:
-            rows.append({"model": name, "status": "skipped (engine not installed)"})
-            continue
-        diff = np.abs(got[name] - ref[f"emb::{name}"])
-        cos = np.sum(got[name] * ref[f"emb::{name}"], axis=1)
-        ok = bool(diff.max() <= atol)
-        rows.append(
-            {
-                "model": name,
-                "status": "ok" if ok else "FAIL",
-                "max_abs_diff": float(diff.max()),
-                "worst_face": meta["names"][int(diff.max(axis=1).argmax())],
-                "min_cosine": float(cos.min()),
-            }
-        )
-        if not ok:
-            failed.append(name)
-        print(f"  {'ok  ' if ok else 'FAIL'} {name}: max |diff| {diff.max():.2e}, min cosine {cos.min():.7f}")
-    refiners = tuple(k.split("::", 1)[1] for k in ref.files if k.startswith("lm::"))
-    crops = {int(k.split("::")[1]): ref[k] for k in ref.files if k.startswith("crop::")}
-    got_lm = refine_all(crops, refiners) if refiners else {}
-    for name in refiners:
-        if name not in got_lm:
-            rows.append({"model": name, "status": "skipped (engine not installed)"})
-            continue
-        # raw outputs: point offsets in units of 8 crop pixels (squeezerface.landmarks.OFFSET_UNIT)
-        diff = np.abs(got_lm[name] - ref[f"lm::{name}"])
-        ok = bool(diff.max() <= atol)
-        rows.append(
-            {
-                "model": name,
-                "status": "ok" if ok else "FAIL",
-                "max_abs_diff": float(diff.max()),
-                "crops": len(diff),
-            }
-        )
-        if not ok:
-            failed.append(name)
-        print(
-            f"  {'ok  ' if ok else 'FAIL'} {name} (on {len(diff)} fixed crops): max |diff| {diff.max():.2e}"
-        )
-    photos = ref["photos"] if "photos" in ref.files else np.zeros((0, 512, 512, 3), np.uint8)
+    rows, failed = _check_embedders(ref, faces, meta, atol)
+    refiner_rows, refiner_failed = _check_refiners(ref, atol)
+    rows += refiner_rows
+    failed += refiner_failed
     photo_names = meta.get("photo_names", [])
-    detectors = tuple(dict.fromkeys(k.split("::")[1] for k in ref.files if k.startswith("det::")))
-    det_rows = []
-    for stage, prefix, refined in (("network", "net", False), ("refined", "det", True)):
-        found = detect_all(photos, detectors, refined=refined) if detectors else {}
-        for name in detectors:
-            if name not in found:
-                det_rows.append({"model": name, "stage": stage, "status": "skipped (engine not installed)"})
-                continue
-            row = compare_faces([ref[f"{prefix}::{name}::{i}"] for i in range(len(photos))], found[name])
-            row["worst_photo"] = photo_names[row.pop("worst")] if photo_names else ""
-            # the network alone: pixels; after the refiner (crop cut by OpenCV): share of eye distance
-            ok = row["same_faces"] and row["max_abs_diff_score"] <= atol
-            ok = ok and (
-                row["max_abs_diff_px"] <= det_atol if not refined else row["max_iod_share"] <= iod_tol
-            )
-            det_rows.append({"model": name, "stage": stage, "status": "ok" if ok else "FAIL", **row})
-            if not ok:
-                failed.append(f"{name} ({stage})")
-            print(
-                f"  {'ok  ' if ok else 'FAIL'} {name} [{stage}]: faces {row['faces_per_photo']}, max |diff| "
-                f"box/landmarks {row['max_abs_diff_px']:.2e} px ({row['max_iod_share']:.2e} of the eye "
-                f"distance), score {row['max_abs_diff_score']:.2e}"
-            )
+    det_rows, det_failed = _check_detectors(ref, photo_names, atol, det_atol, iod_tol)
+    failed += det_failed
     result = {
         "reference_machine": meta["machine"],
         "atol": atol,
@@ -334,6 +272,103 @@ def check(
         f"{det_atol:g} px, refined faces within {iod_tol:g} of the eye distance"
     )
     return 0
+
+
+def _check_embedders(
+    ref: Any, faces: np.ndarray, meta: dict[str, Any], atol: float
+) -> tuple[list[dict], list[str]]:
+    """Every stored embedder's embeddings of the stored crops here against the reference's, to `atol`: the
+    engines alone, no OpenCV in between. Returns the report rows and the names that failed."""
+    models = tuple(k.split("::", 1)[1] for k in ref.files if k.startswith("emb::"))
+    rows: list[dict] = []
+    failed: list[str] = []
+    got = embed_all(faces, models)
+    for name in models:
+        if name not in got:
+            rows.append({"model": name, "status": "skipped (engine not installed)"})
+            continue
+        diff = np.abs(got[name] - ref[f"emb::{name}"])
+        cos = np.sum(got[name] * ref[f"emb::{name}"], axis=1)
+        ok = bool(diff.max() <= atol)
+        rows.append(
+            {
+                "model": name,
+                "status": "ok" if ok else "FAIL",
+                "max_abs_diff": float(diff.max()),
+                "worst_face": meta["names"][int(diff.max(axis=1).argmax())],
+                "min_cosine": float(cos.min()),
+            }
+        )
+        if not ok:
+            failed.append(name)
+        print(f"  {'ok  ' if ok else 'FAIL'} {name}: max |diff| {diff.max():.2e}, min cosine {cos.min():.7f}")
+    return rows, failed
+
+
+def _check_refiners(ref: Any, atol: float) -> tuple[list[dict], list[str]]:
+    """Every stored landmark refiner's raw outputs on the stored crops here against the reference's, to
+    `atol` (fixed crops, so no OpenCV difference enters). Returns the report rows and the names that
+    failed."""
+    refiners = tuple(k.split("::", 1)[1] for k in ref.files if k.startswith("lm::"))
+    crops = {int(k.split("::")[1]): ref[k] for k in ref.files if k.startswith("crop::")}
+    got_lm = refine_all(crops, refiners) if refiners else {}
+    rows: list[dict] = []
+    failed: list[str] = []
+    for name in refiners:
+        if name not in got_lm:
+            rows.append({"model": name, "status": "skipped (engine not installed)"})
+            continue
+        # raw outputs: point offsets in units of 8 crop pixels (squeezerface.landmarks.OFFSET_UNIT)
+        diff = np.abs(got_lm[name] - ref[f"lm::{name}"])
+        ok = bool(diff.max() <= atol)
+        rows.append(
+            {
+                "model": name,
+                "status": "ok" if ok else "FAIL",
+                "max_abs_diff": float(diff.max()),
+                "crops": len(diff),
+            }
+        )
+        if not ok:
+            failed.append(name)
+        print(
+            f"  {'ok  ' if ok else 'FAIL'} {name} (on {len(diff)} fixed crops): max |diff| {diff.max():.2e}"
+        )
+    return rows, failed
+
+
+def _check_detectors(
+    ref: Any, photo_names: list[str], atol: float, det_atol: float, iod_tol: float
+) -> tuple[list[dict], list[str]]:
+    """Every stored detector's faces on the stored photos here against the reference's, the network alone
+    (to `det_atol` pixels) and after the landmark refiner (to `iod_tol` of the eye distance, as OpenCV
+    cuts the refiner's crop). Returns the report rows and the "name (stage)"s that failed."""
+    photos = ref["photos"] if "photos" in ref.files else np.zeros((0, 512, 512, 3), np.uint8)
+    detectors = tuple(dict.fromkeys(k.split("::")[1] for k in ref.files if k.startswith("det::")))
+    det_rows: list[dict] = []
+    failed: list[str] = []
+    for stage, prefix, refined in (("network", "net", False), ("refined", "det", True)):
+        found = detect_all(photos, detectors, refined=refined) if detectors else {}
+        for name in detectors:
+            if name not in found:
+                det_rows.append({"model": name, "stage": stage, "status": "skipped (engine not installed)"})
+                continue
+            row = compare_faces([ref[f"{prefix}::{name}::{i}"] for i in range(len(photos))], found[name])
+            row["worst_photo"] = photo_names[row.pop("worst")] if photo_names else ""
+            # the network alone: pixels; after the refiner (crop cut by OpenCV): share of eye distance
+            ok = row["same_faces"] and row["max_abs_diff_score"] <= atol
+            ok = ok and (
+                row["max_abs_diff_px"] <= det_atol if not refined else row["max_iod_share"] <= iod_tol
+            )
+            det_rows.append({"model": name, "stage": stage, "status": "ok" if ok else "FAIL", **row})
+            if not ok:
+                failed.append(f"{name} ({stage})")
+            print(
+                f"  {'ok  ' if ok else 'FAIL'} {name} [{stage}]: faces {row['faces_per_photo']}, max |diff| "
+                f"box/landmarks {row['max_abs_diff_px']:.2e} px ({row['max_iod_share']:.2e} of the eye "
+                f"distance), score {row['max_abs_diff_score']:.2e}"
+            )
+    return det_rows, failed
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,6 +52,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,8 @@ def _markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The command's options, apart from `main` so that the run itself reads top to bottom."""
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0] + " Writes NAME.json and NAME.md.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -162,18 +164,26 @@ def main(argv: list[str] | None = None) -> int:
         "--selftest", action="store_true", help="add cases that fail on purpose (harness check)"
     )
     parser.add_argument("--replay", default=None, metavar="RECIPE", help="run one recipe (JSON) in process")
-    args = parser.parse_args(argv)
+    return parser
 
-    lfw = args.lfw if (args.lfw / "images").is_dir() else None
-    if args.replay:
-        print(replay(json.loads(args.replay), lfw))
-        return 0
 
-    def say(text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
+def _say(text: str) -> None:
+    """Progress on stderr, flushed at once: a long run shows where it is, and stdout stays for `--replay`."""
+    print(text, file=sys.stderr, flush=True)
 
-    started = time.monotonic()
-    key = base64.b64encode(os.urandom(32)).decode()
+
+@dataclass
+class _GalleryRuns:
+    """The gallery stress results of both modes (plaintext, then encrypted), in run order."""
+
+    concurrent: list[dict[str, Any]] = field(default_factory=list)
+    kill9: list[dict[str, Any]] = field(default_factory=list)
+    corrupt: list[dict[str, Any]] = field(default_factory=list)
+    races: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _fuzz(args: argparse.Namespace, lfw: Path | None) -> dict[str, Any]:
+    """The fuzzing part of the run, with its one-line summary on stderr."""
     fuzz = run_fuzz(
         recipes(args.fuzz_cases, args.seed, args.selftest),
         workers=args.workers,
@@ -181,43 +191,67 @@ def main(argv: list[str] | None = None) -> int:
         case_timeout=args.case_timeout,
         rss_cap_mb=args.rss_cap_mb,
         address_space_mb=args.address_space_mb,
-        progress=say,
+        progress=_say,
     )
-    say(
+    _say(
         f"fuzz: {fuzz['fuzz_cases']:,} cases, {fuzz['crashes']} crashes, {fuzz['hangs']} hangs, "
         f"{fuzz['memory_over_cap']} over the memory cap, {fuzz['seconds']:.0f} s"
     )
+    return fuzz
+
+
+def _writers(args: argparse.Namespace, folder: Path, mode_key: str | None, runs: _GalleryRuns) -> None:
+    """The many-process tests of one mode: creating one new gallery at once, then concurrent writers."""
+    runs.races.append(run_open_race(folder, args.writers, args.open_rounds, key=mode_key))
+    _say(_open_race_line(runs.races[-1], mode_key))
+    runs.concurrent.append(run_concurrent(folder, args.writers, args.enrolments, key=mode_key))
+    _say(_concurrent_line(runs.concurrent[-1], mode_key))
+
+
+def _open_race_line(o: dict[str, Any], mode_key: str | None) -> str:
+    """The progress line of one open race: the figures that must be zero."""
+    return (
+        f"gallery: {o['processes']} processes opening a new gallery at once x {o['rounds']} "
+        f"({'encrypted' if mode_key else 'plaintext'}): {o['open_failures']} failed opens, "
+        f"{o['broken_files']} broken files"
+    )
+
+
+def _concurrent_line(c: dict[str, Any], mode_key: str | None) -> str:
+    """The progress line of one concurrent-writers test: records lost, duplicated or corrupt."""
+    return (
+        f"gallery: {c['writers']} writers ({'encrypted' if mode_key else 'plaintext'}): lost "
+        f"{c['records_lost']}, duplicated {c['records_duplicated']}, "
+        f"corrupt {c['records_corrupt']}, integrity {c['integrity_check']}, {c['seconds']:.1f} s"
+    )
+
+
+def _galleries(args: argparse.Namespace, key: str) -> _GalleryRuns:
+    """Every gallery test, plaintext then encrypted with `key`, in a scratch folder removed afterwards."""
+    runs = _GalleryRuns()
     with tempfile.TemporaryDirectory(prefix="sqf-reliability-") as tmp:
         folder = Path(tmp)
-        concurrent, kill9, corrupt, races = [], [], [], []
         for mode_key in (None, key):
             if args.writers:
-                races.append(run_open_race(folder, args.writers, args.open_rounds, key=mode_key))
-                o = races[-1]
-                say(
-                    f"gallery: {o['processes']} processes opening a new gallery at once x {o['rounds']} "
-                    f"({'encrypted' if mode_key else 'plaintext'}): {o['open_failures']} failed opens, "
-                    f"{o['broken_files']} broken files"
-                )
-                concurrent.append(run_concurrent(folder, args.writers, args.enrolments, key=mode_key))
-                c = concurrent[-1]
-                say(
-                    f"gallery: {c['writers']} writers ({'encrypted' if mode_key else 'plaintext'}): lost "
-                    f"{c['records_lost']}, duplicated {c['records_duplicated']}, "
-                    f"corrupt {c['records_corrupt']}, integrity {c['integrity_check']}, {c['seconds']:.1f} s"
-                )
+                _writers(args, folder, mode_key, runs)
             if args.kill9_rounds:
-                kill9.append(run_kill9(folder, args.kill9_rounds, key=mode_key, seed=args.seed))
-                k = kill9[-1]
-                say(
+                runs.kill9.append(run_kill9(folder, args.kill9_rounds, key=mode_key, seed=args.seed))
+                k = runs.kill9[-1]
+                _say(
                     f"kill -9: {k['rounds']} rounds ({'encrypted' if mode_key else 'plaintext'}): integrity "
                     f"failures {k['integrity_failures']}, partial {k['partial_enrolments']}, lost "
                     f"{k['committed_lost']}, {k['seconds']:.0f} s"
                 )
             if args.corrupt_files:
-                corrupt.append(run_corrupt_files(folder, args.corrupt_files, args.seed, key=mode_key))
-    minutes = (time.monotonic() - started) / 60
-    acceptance = {
+                runs.corrupt.append(run_corrupt_files(folder, args.corrupt_files, args.seed, key=mode_key))
+    return runs
+
+
+def _acceptance(fuzz: dict[str, Any], runs: _GalleryRuns) -> dict[str, Any]:
+    """The acceptance figures, summed over both modes: the numbers the report leads with and the exit
+    status is decided on."""
+    concurrent, kill9, corrupt, races = runs.concurrent, runs.kill9, runs.corrupt, runs.races
+    return {
         "fuzz_cases": fuzz["fuzz_cases"],
         "typed_errors": fuzz["typed_errors"],
         "accepted": fuzz["accepted"],
@@ -237,9 +271,21 @@ def main(argv: list[str] | None = None) -> int:
         "corrupt_gallery_files": sum(c["files"] for c in corrupt),
         "corrupt_gallery_crashes": sum(c["crashes"] + c["changed_after_error"] for c in corrupt),
     }
+
+
+def _report(
+    args: argparse.Namespace,
+    argv: list[str] | None,
+    lfw: Path | None,
+    minutes: float,
+    fuzz: dict[str, Any],
+    runs: _GalleryRuns,
+    acceptance: dict[str, Any],
+) -> dict[str, Any]:
+    """The JSON report: the acceptance figures first, then how the run was made and every detail."""
     import cv2
 
-    report = {
+    return {
         **acceptance,  # the figures the issue names, at the top level where a reader looks first
         "acceptance": acceptance,
         "command": "python benchmarks/reliability.py " + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -250,16 +296,16 @@ def main(argv: list[str] | None = None) -> int:
         f"Python {platform.python_version()}, numpy {np.__version__}, OpenCV {cv2.__version__}, "
         f"SQLite {sqlite3.sqlite_version}",
         "fuzz": fuzz,
-        "concurrent": concurrent,
-        "open_race": races,
-        "kill9": kill9,
-        "corrupt_files": corrupt,
+        "concurrent": runs.concurrent,
+        "open_race": runs.races,
+        "kill9": runs.kill9,
+        "corrupt_files": runs.corrupt,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
-    (args.out / f"{args.name}.md").write_text(_markdown(report))
-    say(f"wrote {args.out / (args.name + '.json')} and .md ({minutes:.1f} minutes)")
-    failed = any(
+
+
+def _failed(acceptance: dict[str, Any]) -> bool:
+    """Whether any figure that must be zero is not: the run's exit status."""
+    return any(
         acceptance[k]
         for k in (
             "open_race_failures",
@@ -275,6 +321,28 @@ def main(argv: list[str] | None = None) -> int:
             "corrupt_gallery_crashes",
         )
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+
+    lfw = args.lfw if (args.lfw / "images").is_dir() else None
+    if args.replay:
+        print(replay(json.loads(args.replay), lfw))
+        return 0
+
+    started = time.monotonic()
+    key = base64.b64encode(os.urandom(32)).decode()
+    fuzz = _fuzz(args, lfw)
+    runs = _galleries(args, key)
+    minutes = (time.monotonic() - started) / 60
+    acceptance = _acceptance(fuzz, runs)
+    report = _report(args, argv, lfw, minutes, fuzz, runs, acceptance)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
+    (args.out / f"{args.name}.md").write_text(_markdown(report))
+    _say(f"wrote {args.out / (args.name + '.json')} and .md ({minutes:.1f} minutes)")
+    failed = _failed(acceptance)
     return 1 if failed and not args.selftest else 0
 
 

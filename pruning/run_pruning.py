@@ -13,13 +13,15 @@ import argparse
 import itertools
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from pruning.evaluate import aligned_lfw, lfw_report
+from pruning.evaluate import AlignedPairs, aligned_lfw, lfw_report
 from pruning.faceset import FaceSet
 from pruning.loop import EpochBatches, LoopConfig, train_loop, warmup_cosine
 from pruning.model import SqueezerFaceNet, count_mflops, count_params, load_model, save_model
@@ -113,55 +115,80 @@ def finetune(
     return float(state.history[-1]["loss"])
 
 
-def run(args: argparse.Namespace) -> list[dict]:
-    out, fs, centre, pairs = open_run(args.faces, args.out, args.seed, args.threads)
-    lfw = aligned_lfw(Path(args.lfw), show_progress=not args.quiet) if args.lfw else None
-    curve_path = out / "curve.jsonl"
-    done = [json.loads(line) for line in curve_path.read_text().splitlines()] if curve_path.exists() else []
+@dataclass
+class _PruningRun:
+    """What every step of one run shares: the options, the data it trains and measures on, and the steps
+    finished so far (`done`, as in `curve.jsonl`)."""
 
-    def measure(model: SqueezerFaceNet) -> dict:
-        m = model.eval()
-        metrics = validate(m, fs, centre, pairs)
-        if lfw is not None:
-            r = lfw_report(m, lfw)
-            metrics |= {
-                "lfw_accuracy_mean": r["accuracy_mean"],
-                "lfw_accuracy_std": r["accuracy_std"],
-                "lfw_eer": r["eer"],
-                "lfw_tar_at_far_1e-3": r["tar_at_far"]["1e-03"]["tar"],
-            }
-        return metrics
+    args: argparse.Namespace
+    out: Path
+    fs: FaceSet
+    centre: np.ndarray
+    pairs: Any  # validation pairs, as `open_run` gives them
+    lfw: AlignedPairs | None
+    curve_path: Path
+    done: list[dict]
 
-    def save_step(model: SqueezerFaceNet, step: int, record: dict) -> None:
-        save_model(
-            model, out / f"step{step}", criterion=args.criterion, seed=args.seed, **record.get("metrics", {})
-        )
-        with curve_path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
-        done.append(record)
 
+def _measure(ctx: _PruningRun, model: SqueezerFaceNet) -> dict:
+    """Validation metrics of a step (model selection reads these), plus LFW figures recorded only for the
+    report when an LFW folder was given."""
+    m = model.eval()
+    metrics = validate(m, ctx.fs, ctx.centre, ctx.pairs)
+    if ctx.lfw is not None:
+        r = lfw_report(m, ctx.lfw)
+        metrics |= {
+            "lfw_accuracy_mean": r["accuracy_mean"],
+            "lfw_accuracy_std": r["accuracy_std"],
+            "lfw_eer": r["eer"],
+            "lfw_tar_at_far_1e-3": r["tar_at_far"]["1e-03"]["tar"],
+        }
+    return metrics
+
+
+def _save_step(ctx: _PruningRun, model: SqueezerFaceNet, step: int, record: dict) -> None:
+    """Save a finished step (spec + weights) and append its record to `curve.jsonl` before the next step
+    starts: what lets a rerun resume after it."""
+    args = ctx.args
+    save_model(
+        model, ctx.out / f"step{step}", criterion=args.criterion, seed=args.seed, **record.get("metrics", {})
+    )
+    with ctx.curve_path.open("a") as f:
+        f.write(json.dumps(record) + "\n")
+    ctx.done.append(record)
+
+
+def _start_model(ctx: _PruningRun) -> SqueezerFaceNet:
+    """The model to prune next: the last finished step's on a resume, else the trained model, measured and
+    saved as step 0 (with the teacher's validation figures beside it)."""
+    done = ctx.done
     if done:
-        model = load_model(out / f"step{done[-1]['step']}", normalize=False)
+        model = load_model(ctx.out / f"step{done[-1]['step']}", normalize=False)
         print(f"resuming after step {done[-1]['step']} ({done[-1]['params']} params)")
-    else:
-        model = load_model(args.init, normalize=False)
-        model = model.to(memory_format=torch.channels_last)
-        save_step(
-            model,
-            0,
-            {
-                "step": 0,
-                "params": count_params(model),
-                "mflops": round(count_mflops(model), 3),
-                "spec": model.spec.to_text(),
-                "metrics": measure(model) | teacher_validation(fs, pairs),
-                "minutes": 0.0,
-            },
-        )
-    importance = make_importance(args.criterion, args.seed)
-    # floors refer to the unpruned model (step 0), also after a resume
-    floors = default_floors(ModelSpec.from_text(done[0]["spec"]), fraction=args.floor_fraction)
-    score_stream = _batches(fs, centre, args.batch, args.seed, stream=99)
+        return model
+    model = load_model(ctx.args.init, normalize=False)
+    model = model.to(memory_format=torch.channels_last)
+    _save_step(
+        ctx,
+        model,
+        0,
+        {
+            "step": 0,
+            "params": count_params(model),
+            "mflops": round(count_mflops(model), 3),
+            "spec": model.spec.to_text(),
+            "metrics": _measure(ctx, model) | teacher_validation(ctx.fs, ctx.pairs),
+            "minutes": 0.0,
+        },
+    )
+    return model
+
+
+def _scoring_hook(
+    args: argparse.Namespace, importance: Any, score_stream: Iterator[tuple]
+) -> Callable[[SqueezerFaceNet], None]:
+    """What runs before each ranking: accumulated distillation gradients for the gradient-based criteria
+    (and, for activation Taylor, the recorded activations); nothing for the others."""
 
     def before_scoring(m: SqueezerFaceNet) -> None:
         if args.criterion == "taylor":
@@ -175,35 +202,65 @@ def run(args: argparse.Namespace) -> list[dict]:
                     m, score_stream, lambda net, b: distill_loss(net(b[0]), b[1], 1.0), args.score_batches
                 )
 
-    for target in list(args.targets)[len(done) - 1 :]:  # done[0] is the unpruned model
-        step = done[-1]["step"] + 1
-        t0 = time.monotonic()
-        if importance is not None:
-            prune_to_params(
-                model,
-                None,
-                importance,
-                target,
-                step_fraction=1.0,
-                before_scoring=before_scoring,
-                floors=floors,
-            )
-        model = model.to(memory_format=torch.channels_last)
-        loss = finetune(
-            model, fs, centre, args.finetune_steps, args.lr, args.batch, args.seed, step, not args.quiet
+    return before_scoring
+
+
+def _prune_step(
+    ctx: _PruningRun,
+    model: SqueezerFaceNet,
+    target: int,
+    importance: Any,
+    before_scoring: Callable[[SqueezerFaceNet], None],
+    floors: dict[str, int],
+) -> SqueezerFaceNet:
+    """One step down the schedule: prune to `target` parameters (nothing for the `none` control),
+    fine-tune, measure, save and print the record. Returns the step's model."""
+    args = ctx.args
+    step = ctx.done[-1]["step"] + 1
+    t0 = time.monotonic()
+    if importance is not None:
+        prune_to_params(
+            model,
+            None,
+            importance,
+            target,
+            step_fraction=1.0,
+            before_scoring=before_scoring,
+            floors=floors,
         )
-        record = {
-            "step": step,
-            "target": target,
-            "params": count_params(model),
-            "mflops": round(count_mflops(model), 3),
-            "spec": model.spec.to_text(),
-            "finetune_loss": loss,
-            "metrics": measure(model),
-            "minutes": round((time.monotonic() - t0) / 60, 2),
-        }
-        save_step(model, step, record)
-        print(json.dumps({k: v for k, v in record.items() if k != "spec"}))
+    model = model.to(memory_format=torch.channels_last)
+    loss = finetune(
+        model, ctx.fs, ctx.centre, args.finetune_steps, args.lr, args.batch, args.seed, step, not args.quiet
+    )
+    record = {
+        "step": step,
+        "target": target,
+        "params": count_params(model),
+        "mflops": round(count_mflops(model), 3),
+        "spec": model.spec.to_text(),
+        "finetune_loss": loss,
+        "metrics": _measure(ctx, model),
+        "minutes": round((time.monotonic() - t0) / 60, 2),
+    }
+    _save_step(ctx, model, step, record)
+    print(json.dumps({k: v for k, v in record.items() if k != "spec"}))
+    return model
+
+
+def run(args: argparse.Namespace) -> list[dict]:
+    out, fs, centre, pairs = open_run(args.faces, args.out, args.seed, args.threads)
+    lfw = aligned_lfw(Path(args.lfw), show_progress=not args.quiet) if args.lfw else None
+    curve_path = out / "curve.jsonl"
+    done = [json.loads(line) for line in curve_path.read_text().splitlines()] if curve_path.exists() else []
+    ctx = _PruningRun(args, out, fs, centre, pairs, lfw, curve_path, done)
+    model = _start_model(ctx)
+    importance = make_importance(args.criterion, args.seed)
+    # floors refer to the unpruned model (step 0), also after a resume
+    floors = default_floors(ModelSpec.from_text(done[0]["spec"]), fraction=args.floor_fraction)
+    score_stream = _batches(fs, centre, args.batch, args.seed, stream=99)
+    before_scoring = _scoring_hook(args, importance, score_stream)
+    for target in list(args.targets)[len(done) - 1 :]:  # done[0] is the unpruned model
+        model = _prune_step(ctx, model, target, importance, before_scoring, floors)
     return done
 
 

@@ -30,11 +30,17 @@ import shutil
 import sqlite3
 import sys
 import tempfile
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from squeezerface.detect import FaceDetector
+    from squeezerface.embed import FaceEmbeddingModel
+    from squeezerface.landmarks import LandmarkRefiner
+    from squeezerface.verify import FaceVerifier
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
@@ -119,16 +125,34 @@ def random_similarity(rng: np.random.Generator) -> np.ndarray:
 
 
 def synthetic(w: Writer, rng: np.random.Generator) -> dict[str, Any]:
-    import cv2
-
-    from squeezerface.align import align_face, alignment_matrix, template, umeyama_similarity
-    from squeezerface.backends import dequantize, quantize
-    from squeezerface.detect import decode, faces_from_output, letterbox, nms, priors
-    from squeezerface.landmarks import crop_face, points_from_output
-    from squeezerface.metrics import far_key
-    from squeezerface.modelcard import InputSpec, point_name
+    """Every synthetic case, in one fixed order: the order draws from `rng` and names the JSON keys, so it
+    must not change or every vector changes."""
+    from squeezerface.align import template
 
     out: dict[str, Any] = {}
+    out["umeyama"] = umeyama_cases(rng)
+    out["alignment"] = alignment_cases(rng)
+    out["template"] = {str(s): floats(template(s)) for s in (112, 64, 128)}
+    out["priors"] = prior_cases(w)
+    out["decode"] = decode_cases(w, rng)
+    out["nms"] = nms_cases(rng)
+    out["faces_from_output"] = faces_from_output_cases(w, rng)
+    out["letterbox"] = letterbox_cases(w, rng)
+    out["resize_area"] = resize_area_cases(w, rng)
+    out["warp"] = warp_cases(w, rng)
+    out["align_face"], out["crop_face"] = align_and_crop_cases(w, rng)
+    out["points_from_output"] = points_from_output_cases(rng)
+    out["quantize"] = quantize_cases(w, rng)
+    out["prepare_layouts"] = prepare_layout_cases(w, rng)
+    out["point_names"], out["far_keys"] = name_cases()
+    out["aggregation"] = aggregation_cases(rng)
+    return out
+
+
+def umeyama_cases(rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Similarity fits on random, near-similar and mirrored point sets, plus a degenerate one (all
+    points equal): the branches of `umeyama_similarity` the Kotlin port must follow."""
+    from squeezerface.align import template, umeyama_similarity
 
     cases = []
     for i in range(40):
@@ -150,14 +174,19 @@ def synthetic(w: Writer, rng: np.random.Generator) -> dict[str, Any]:
             "matrix": floats(umeyama_similarity(same, template())),
         }
     )
-    out["umeyama"] = cases
+    return cases
 
-    out["alignment"] = []
+
+def alignment_cases(rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Alignment matrices from noisy landmarks at several crop sizes and margins."""
+    from squeezerface.align import alignment_matrix, template
+
+    cases = []
     for i in range(12):
         m = random_similarity(rng)
         lm = (template() @ m[:, :2].T + m[:, 2] + rng.normal(0, 2, (5, 2))).astype(np.float32)
         size, margin = [(112, 0), (64, 0), (128, 0), (112, 8)][i % 4]
-        out["alignment"].append(
+        cases.append(
             {
                 "landmarks": floats(lm),
                 "size": size,
@@ -165,18 +194,27 @@ def synthetic(w: Writer, rng: np.random.Generator) -> dict[str, Any]:
                 "matrix": floats(alignment_matrix(lm, size, margin)),
             }
         )
+    return cases
 
-    out["template"] = {str(s): floats(template(s)) for s in (112, 64, 128)}
 
-    out["priors"] = [{"size": s, "grid": w.array(f"priors_{s}", priors(s))} for s in (160, 320, 96, 100)]
+def prior_cases(w: Writer) -> list[dict[str, Any]]:
+    """The detector's prior grids at several input sizes (no randomness)."""
+    from squeezerface.detect import priors
 
-    out["decode"] = []
+    return [{"size": s, "grid": w.array(f"priors_{s}", priors(s))} for s in (160, 320, 96, 100)]
+
+
+def decode_cases(w: Writer, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Raw detector outputs decoded to scores, boxes and landmarks, some large enough to hit the clip."""
+    from squeezerface.detect import decode, priors
+
+    cases = []
     for i, size in enumerate((160, 96)):
         grid = priors(size)
         raw = rng.normal(0, 2.5, (len(grid), 15)).astype(np.float32)
         raw[::7, 3:5] = rng.choice([-30.0, 25.0, 10.0, -10.0], (len(raw[::7]), 2))  # exercise the clip
         scores, boxes, landmarks = decode(raw, grid)
-        out["decode"].append(
+        cases.append(
             {
                 "size": size,
                 "raw": w.array(f"decode_{i}_raw", raw),
@@ -185,8 +223,15 @@ def synthetic(w: Writer, rng: np.random.Generator) -> dict[str, Any]:
                 "landmarks": w.array(f"decode_{i}_landmarks", landmarks),
             }
         )
+    return cases
 
-    out["nms"] = []
+
+def nms_cases(rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Non-maximum suppression with empty boxes, tied scores and clusters of near-duplicates, where the
+    keep order is easiest to get wrong."""
+    from squeezerface.detect import nms
+
+    cases = []
     for i in range(30):
         n = int(rng.integers(1, 60))
         xy = rng.uniform(0, 150, (n, 2)).astype(np.float32)
@@ -199,14 +244,16 @@ def synthetic(w: Writer, rng: np.random.Generator) -> dict[str, Any]:
             boxes[n // 2 :] = boxes[0] + rng.normal(0, 3, (n - n // 2, 4)).astype(np.float32)
         iou = float([0.4, 0.3, 0.5, 0.0, 0.9][i % 5])
         keep = nms(boxes, scores, iou)
-        out["nms"].append(
-            {"boxes": floats(boxes), "scores": floats(scores), "iou": iou, "keep": keep.tolist()}
-        )
+        cases.append({"boxes": floats(boxes), "scores": floats(scores), "iou": iou, "keep": keep.tolist()})
+    return cases
 
-    # Whole decode + threshold + NMS + letterbox inverse, on synthetic raw outputs with a few planted faces.
-    from squeezerface.detect import Letterbox
 
-    out["faces_from_output"] = []
+def faces_from_output_cases(w: Writer, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Whole decode + threshold + NMS + letterbox inverse, on synthetic raw outputs with a few planted
+    faces."""
+    from squeezerface.detect import Letterbox, faces_from_output, priors
+
+    cases = []
     for i in range(6):
         grid = priors(160)
         raw = rng.normal(0, 1, (len(grid), 15)).astype(np.float32)
@@ -219,7 +266,7 @@ def synthetic(w: Writer, rng: np.random.Generator) -> dict[str, Any]:
         box = Letterbox(scale=nw / wd, pad_x=float((160 - nw) // 2), pad_y=float((160 - nh) // 2))
         score, iou = [(0.6, 0.4), (0.5, 0.3), (0.9, 0.4)][i % 3]
         faces = faces_from_output(raw, grid, box, score, iou, (h, wd), top_k=[50, 3][i % 2])
-        out["faces_from_output"].append(
+        cases.append(
             {
                 "raw": w.array(f"ffo_{i}_raw", raw),
                 "size": 160,
@@ -234,8 +281,14 @@ def synthetic(w: Writer, rng: np.random.Generator) -> dict[str, Any]:
                 ],
             }
         )
+    return cases
 
-    out["letterbox"] = []
+
+def letterbox_cases(w: Writer, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Letterboxed images of square, wide, tall, odd and larger-than-input shapes."""
+    from squeezerface.detect import letterbox
+
+    cases = []
     for i, (h, wd, size) in enumerate(
         [
             (250, 250, 160),
@@ -252,7 +305,7 @@ def synthetic(w: Writer, rng: np.random.Generator) -> dict[str, Any]:
     ):
         img = smooth_image(rng, h, wd)
         canvas, box = letterbox(img, size)
-        out["letterbox"].append(
+        cases.append(
             {
                 "image": w.array(f"lb_{i}_src", img),
                 "size": size,
@@ -262,23 +315,35 @@ def synthetic(w: Writer, rng: np.random.Generator) -> dict[str, Any]:
                 "pad_y": box.pad_y,
             }
         )
+    return cases
 
-    out["resize_area"] = []
+
+def resize_area_cases(w: Writer, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """OpenCV INTER_AREA downscales at integer and fractional ratios."""
+    import cv2
+
+    cases = []
     for i, (h, wd, dh, dw) in enumerate(
         [(128, 128, 64, 64), (250, 250, 160, 160), (131, 97, 64, 47), (90, 120, 30, 40), (200, 300, 151, 211)]
     ):
         img = smooth_image(rng, h, wd)
         res = cv2.resize(img, (dw, dh), interpolation=cv2.INTER_AREA)
-        out["resize_area"].append({"image": w.array(f"ra_{i}_src", img), "out": w.array(f"ra_{i}_out", res)})
+        cases.append({"image": w.array(f"ra_{i}_src", img), "out": w.array(f"ra_{i}_out", res)})
+    return cases
 
-    out["warp"] = []
+
+def warp_cases(w: Writer, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """OpenCV bilinear warps with border replication, as the aligner and refiner crop use them."""
+    import cv2
+
+    cases = []
     for i in range(10):
         h, wd = int(rng.integers(40, 400)), int(rng.integers(40, 400))
         img = smooth_image(rng, h, wd)
         size = [112, 64, 128][i % 3]
         m = random_similarity(rng)
         res = cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        out["warp"].append(
+        cases.append(
             {
                 "image": w.array(f"warp_{i}_src", img),
                 "matrix": floats(m),
@@ -286,9 +351,18 @@ def synthetic(w: Writer, rng: np.random.Generator) -> dict[str, Any]:
                 "out": w.array(f"warp_{i}_out", res),
             }
         )
+    return cases
 
-    out["align_face"] = []
-    out["crop_face"] = []
+
+def align_and_crop_cases(
+    w: Writer, rng: np.random.Generator
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Aligned faces and refiner crops of the same images and landmarks, some partly off the image: both
+    lists come from one loop because they share its random draws."""
+    from squeezerface.align import align_face, template
+    from squeezerface.landmarks import crop_face
+
+    aligned_cases, crop_cases = [], []
     for i in range(8):
         h, wd = int(rng.integers(80, 500)), int(rng.integers(80, 500))
         img = smooth_image(rng, h, wd)
@@ -299,14 +373,14 @@ def synthetic(w: Writer, rng: np.random.Generator) -> dict[str, Any]:
             lm += np.float32(wd * 0.45)  # partly off the image: border replication
         aligned = align_face(img, lm)
         crop, cm = crop_face(img, lm)
-        out["align_face"].append(
+        aligned_cases.append(
             {
                 "image": w.array(f"af_{i}_src", img),
                 "landmarks": floats(lm),
                 "aligned": w.array(f"af_{i}_out", aligned),
             }
         )
-        out["crop_face"].append(
+        crop_cases.append(
             {
                 "image": w.array(f"cf_{i}_src", img),
                 "landmarks": floats(lm),
@@ -315,12 +389,18 @@ def synthetic(w: Writer, rng: np.random.Generator) -> dict[str, Any]:
                 "matrix": floats(cm),
             }
         )
+    return aligned_cases, crop_cases
 
-    out["points_from_output"] = []
+
+def points_from_output_cases(rng: np.random.Generator) -> list[dict[str, Any]]:
+    """The refiner's raw outputs mapped back to image points through a crop matrix."""
+    from squeezerface.landmarks import points_from_output
+
+    cases = []
     for _ in range(10):
         raw = rng.normal(0, 1, 10).astype(np.float32)
         m = random_similarity(rng)
-        out["points_from_output"].append(
+        cases.append(
             {
                 "raw": floats(raw),
                 "matrix": floats(m),
@@ -328,8 +408,16 @@ def synthetic(w: Writer, rng: np.random.Generator) -> dict[str, Any]:
                 "points": floats(points_from_output(raw, m)),
             }
         )
+    return cases
 
-    out["quantize"] = []
+
+def quantize_cases(w: Writer, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Input preparation, quantization and dequantization at the shipped models' scales and a few others,
+    with the extreme pixel values planted."""
+    from squeezerface.backends import dequantize, quantize
+    from squeezerface.modelcard import InputSpec
+
+    cases = []
     for i, (scale, zero, dtype) in enumerate(
         [
             (0.0078125, 0, np.int8),
@@ -345,7 +433,7 @@ def synthetic(w: Writer, rng: np.random.Generator) -> dict[str, Any]:
         q = quantize(x, {"dtype": dtype, "quantization": (scale, zero)})
         raw = rng.integers(np.iinfo(dtype).min, np.iinfo(dtype).max + 1, 64).astype(dtype)
         deq = dequantize(raw, {"dtype": dtype, "quantization": (scale, zero)})
-        out["quantize"].append(
+        cases.append(
             {
                 "image": w.array(f"q_{i}_src", img),
                 "prepared": w.array(f"q_{i}_prepared", x),
@@ -357,9 +445,15 @@ def synthetic(w: Writer, rng: np.random.Generator) -> dict[str, Any]:
                 "dequantized": w.array(f"q_{i}_deq", deq),
             }
         )
-    # The NCHW / BGR variants of InputSpec.prepare (the shipped TFLite models are NHWC RGB).
+    return cases
+
+
+def prepare_layout_cases(w: Writer, rng: np.random.Generator) -> dict[str, Any]:
+    """The NCHW / BGR variants of InputSpec.prepare (the shipped TFLite models are NHWC RGB)."""
+    from squeezerface.modelcard import InputSpec
+
     img = smooth_image(rng, 4, 6)
-    out["prepare_layouts"] = {
+    return {
         "image": w.array("prep_src", img),
         "cases": [
             {
@@ -383,6 +477,12 @@ def synthetic(w: Writer, rng: np.random.Generator) -> dict[str, Any]:
         ],
     }
 
+
+def name_cases() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Operating-point names as users spell them and the canonical FAR keys (no randomness)."""
+    from squeezerface.metrics import far_key
+    from squeezerface.modelcard import point_name
+
     names = [
         "eer",
         "EER",
@@ -397,12 +497,14 @@ def synthetic(w: Writer, rng: np.random.Generator) -> dict[str, Any]:
         "2.5e-06",
         "far_0.1",
     ]
-    out["point_names"] = [{"input": n, "name": point_name(n)} for n in names]
-    out["far_keys"] = [
-        {"far": f, "key": far_key(f)} for f in (1e-3, 1e-2, 1e-4, 0.0015, 0.05, 2.5e-6, 0.1, 0.5)
-    ]
+    point_names = [{"input": n, "name": point_name(n)} for n in names]
+    far_keys = [{"far": f, "key": far_key(f)} for f in (1e-3, 1e-2, 1e-4, 0.0015, 0.05, 2.5e-6, 0.1, 0.5)]
+    return point_names, far_keys
 
-    out["aggregation"] = []
+
+def aggregation_cases(rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Gallery scores of a probe against several templates, by the "mean" and "best" aggregations."""
+    cases = []
     for _ in range(15):
         dim = int(rng.choice([4, 16, 128]))
         n = int(rng.integers(1, 6))
@@ -412,7 +514,7 @@ def synthetic(w: Writer, rng: np.random.Generator) -> dict[str, Any]:
         probe /= np.linalg.norm(probe)
         total = templates.sum(axis=0)
         mean = total / max(float(np.linalg.norm(total)), 1e-12)
-        out["aggregation"].append(
+        cases.append(
             {
                 "templates": floats(templates),
                 "probe": floats(probe),
@@ -420,7 +522,7 @@ def synthetic(w: Writer, rng: np.random.Generator) -> dict[str, Any]:
                 "best": float((templates @ probe).max()),
             }
         )
-    return out
+    return cases
 
 
 # -- photos --------------------------------------------------------------------------------------------------
@@ -433,13 +535,24 @@ def largest(faces: list) -> int:
     return next(i for i, f in enumerate(faces) if f is chosen)
 
 
-def photos(w: Writer, data: Path) -> dict[str, Any]:
-    from squeezerface.align import align_face, alignment_matrix
-    from squeezerface.backends import quantize
-    from squeezerface.detect import FaceDetector, faces_from_output, letterbox, priors
-    from squeezerface.embed import FaceEmbeddingModel
-    from squeezerface.gallery import Gallery, ModelInfo
-    from squeezerface.landmarks import crop_face, points_from_output
+@dataclass(frozen=True)
+class Pipeline:
+    """The runtime's own LiteRT models and their interpreters, checked to be the ones the app ships, with
+    the card threshold the app decides at."""
+
+    verifier: FaceVerifier
+    detector: FaceDetector
+    embedder: FaceEmbeddingModel
+    refiner: LandmarkRefiner
+    det_it: Any
+    ref_it: Any
+    emb_it: Any
+    threshold: float
+
+
+def load_pipeline() -> Pipeline:
+    """The `FaceVerifier(backend="litert")` pipeline, refused (SystemExit) when its models are not the ones
+    the app is built for: vectors from other models would test nothing."""
     from squeezerface.verify import FaceVerifier
 
     verifier = FaceVerifier(backend="litert", quality=None, threads=1)
@@ -456,120 +569,207 @@ def photos(w: Writer, data: Path) -> dict[str, Any]:
     assert detector.backend and embedder.backend and refiner.backend
     det_it, ref_it, emb_it = (m.backend.interpreter for m in (detector, refiner, embedder))  # type: ignore[attr-defined]
     threshold = embedder.card.threshold(OPERATING_POINT)
+    return Pipeline(verifier, detector, embedder, refiner, det_it, ref_it, emb_it, threshold)
 
-    def raw_output(interpreter: Any) -> np.ndarray:
-        detail = interpreter.get_output_details()[0]
-        return np.array(interpreter.get_tensor(detail["index"]))
 
+def raw_output(interpreter: Any) -> np.ndarray:
+    """An interpreter's first output tensor as stored (still quantized), copied out of its buffer."""
+    detail = interpreter.get_output_details()[0]
+    return np.array(interpreter.get_tensor(detail["index"]))
+
+
+def photos(w: Writer, data: Path) -> dict[str, Any]:
+    """Every photo run stage by stage through the real runtime, then pair scores, gallery scores and the
+    models' tensor and detection settings."""
+    pipe = load_pipeline()
     records: list[dict[str, Any]] = []
     embeddings: dict[str, np.ndarray] = {}
     for rel in PHOTOS:
-        path = data / "lfw" / "images" / rel
-        pid = Path(rel).stem
-        rgb = verifier.load(path)
-        rec: dict[str, Any] = {
-            "id": pid,
-            "person": Path(rel).parent.name,
-            "file": f"lfw/images/{rel}",
-            "image": w.array(f"{pid}_rgb", rgb),
-        }
-        # detector, stage by stage, as FaceDetector.detect_at and .detect do it
-        size = detector.input_size
-        canvas, box = letterbox(rgb, size)
-        x = replace(detector.card.input, size=(size, size), layout=detector.backend.layout).prepare(canvas)
-        raw = detector.backend.run(x)[0]
-        raw_q = raw_output(det_it)[0]
-        rec["letterbox"] = {
-            "size": size,
-            "scale": box.scale,
-            "pad_x": box.pad_x,
-            "pad_y": box.pad_y,
-            "canvas": w.array(f"{pid}_canvas", canvas),
-        }
-        rec["detector_input"] = w.array(f"{pid}_det_in", quantize(x, det_it.get_input_details()[0])[0])
-        rec["detector_output_q"] = w.array(f"{pid}_det_out_q", raw_q)
-        rec["detector_output"] = w.array(f"{pid}_det_out", raw)
-        rough = faces_from_output(
-            raw, priors(size), box, detector.score_threshold, detector.nms_iou, (rgb.shape[0], rgb.shape[1])
-        )
-        if hasattr(detector, "detect_at"):
-            again = detector.detect_at(rgb, size)
-            assert [f.box for f in again] == [f.box for f in rough], "detector drifted from detect_at"
-        faces = []
-        refined_faces = []
-        crop_size = refiner.card.input.size[0]
-        ref_spec = replace(refiner.card.input, layout=refiner.backend.layout)
-        for k, face in enumerate(rough):
-            points = np.asarray(face.landmarks, np.float32)
-            passes = []
-            for j in range(refiner.passes):
-                crop, cm = crop_face(rgb, points, crop_size)
-                rx = ref_spec.prepare(crop[None])
-                rraw = refiner.backend.run(rx)[0]
-                rraw_q = raw_output(ref_it)[0]
-                points = points_from_output(rraw, cm, crop_size)
-                passes.append(
-                    {
-                        "crop": w.array(f"{pid}_f{k}_p{j}_crop", crop),
-                        "matrix": floats(cm),
-                        "input": w.array(
-                            f"{pid}_f{k}_p{j}_ref_in", quantize(rx, ref_it.get_input_details()[0])[0]
-                        ),
-                        "output_q": raw_output_list(rraw_q),
-                        "output": floats(rraw),
-                        "landmarks": floats(points),
-                    }
-                )
-            assert np.array_equal(points, refiner.refine(rgb, face.landmarks)), "refiner drifted from refine"
-            refined_faces.append(replace(face, landmarks=points))
-            faces.append(
-                {
-                    "box": floats(face.box),
-                    "score": face.score,
-                    "landmarks": floats(face.landmarks),
-                    "refined": floats(points),
-                    "passes": passes,
-                }
-            )
-        runtime = detector.detect(rgb)
-        assert len(runtime) == len(refined_faces) and all(
-            a.box == b.box and np.array_equal(a.landmarks, b.landmarks)
-            for a, b in zip(runtime, refined_faces, strict=True)
-        ), "detector decomposition drifted from FaceDetector.detect"
-        rec["faces"] = faces
-        if not refined_faces:
-            rec["chosen"] = None
-            records.append(rec)
-            continue
-        i = largest(refined_faces)
-        rec["chosen"] = i
-        face = refined_faces[i]
-        matrix = alignment_matrix(face.landmarks, embedder.card.input.size[0])
-        aligned = align_face(rgb, face.landmarks, embedder.card.input.size[0])
-        ex = embedder.card.input.prepare(aligned[None])
-        eraw = embedder.backend.run(ex)[0]
-        eraw_q = raw_output(emb_it)[0]
-        emb = embedder.get_feat(aligned[None])[0]
-        assert np.array_equal(emb, verifier.embed(rgb, faces=[face])[0]), (
-            "embedding drifted from FaceVerifier"
-        )
-        rec["alignment"] = {
-            "matrix": floats(matrix),
-            "aligned": w.array(f"{pid}_aligned", aligned),
-            "input": w.array(f"{pid}_emb_in", quantize(ex, emb_it.get_input_details()[0])[0]),
-            "output_q": raw_output_list(eraw_q),
-            "output": floats(eraw),
-            "embedding": floats(emb),
-        }
-        embeddings[pid] = emb
+        rec, emb = photo_record(w, pipe, data, rel)
+        if emb is not None:
+            embeddings[rec["id"]] = emb
         records.append(rec)
 
     ids = list(embeddings)
     person = {r["id"]: r["person"] for r in records}
+    return {
+        "photos": records,
+        "pairs": pair_cases(pipe, ids, embeddings, person),
+        "gallery": gallery_cases(pipe, ids, embeddings, person),
+        "tensors": tensor_infos(pipe),
+        "settings": {
+            "score_threshold": pipe.detector.score_threshold,
+            "nms_iou": pipe.detector.nms_iou,
+            "input_size": pipe.detector.input_size,
+            "refiner": pipe.refiner.path.name,
+            "refiner_passes": pipe.refiner.passes,
+            "operating_point": OPERATING_POINT,
+            "threshold": pipe.threshold,
+        },
+    }
+
+
+def photo_record(w: Writer, pipe: Pipeline, data: Path, rel: str) -> tuple[dict[str, Any], np.ndarray | None]:
+    """One photo's record (decoded pixels, detector stages, faces, the chosen face's embedding stages) and
+    its embedding, None when no face was found."""
+    path = data / "lfw" / "images" / rel
+    pid = Path(rel).stem
+    rgb = pipe.verifier.load(path)
+    rec: dict[str, Any] = {
+        "id": pid,
+        "person": Path(rel).parent.name,
+        "file": f"lfw/images/{rel}",
+        "image": w.array(f"{pid}_rgb", rgb),
+    }
+    rough = detector_stages(w, pipe, rgb, pid, rec)
+    faces, refined_faces = refined(w, pipe, rgb, pid, rough)
+    runtime = pipe.detector.detect(rgb)
+    assert len(runtime) == len(refined_faces) and all(
+        a.box == b.box and np.array_equal(a.landmarks, b.landmarks)
+        for a, b in zip(runtime, refined_faces, strict=True)
+    ), "detector decomposition drifted from FaceDetector.detect"
+    rec["faces"] = faces
+    if not refined_faces:
+        rec["chosen"] = None
+        return rec, None
+    i = largest(refined_faces)
+    rec["chosen"] = i
+    rec["alignment"], emb = embedder_stages(w, pipe, rgb, pid, refined_faces[i])
+    return rec, emb
+
+
+def detector_stages(w: Writer, pipe: Pipeline, rgb: np.ndarray, pid: str, rec: dict[str, Any]) -> list:
+    """The detector, stage by stage, as FaceDetector.detect_at and .detect do it: letterbox, int8 input and
+    output into `rec`; returns the decoded faces before refinement."""
+    from squeezerface.backends import quantize
+    from squeezerface.detect import faces_from_output, letterbox, priors
+
+    detector, det_it = pipe.detector, pipe.det_it
+    assert detector.backend
+    size = detector.input_size
+    canvas, box = letterbox(rgb, size)
+    x = replace(detector.card.input, size=(size, size), layout=detector.backend.layout).prepare(canvas)
+    raw = detector.backend.run(x)[0]
+    raw_q = raw_output(det_it)[0]
+    rec["letterbox"] = {
+        "size": size,
+        "scale": box.scale,
+        "pad_x": box.pad_x,
+        "pad_y": box.pad_y,
+        "canvas": w.array(f"{pid}_canvas", canvas),
+    }
+    rec["detector_input"] = w.array(f"{pid}_det_in", quantize(x, det_it.get_input_details()[0])[0])
+    rec["detector_output_q"] = w.array(f"{pid}_det_out_q", raw_q)
+    rec["detector_output"] = w.array(f"{pid}_det_out", raw)
+    rough = faces_from_output(
+        raw, priors(size), box, detector.score_threshold, detector.nms_iou, (rgb.shape[0], rgb.shape[1])
+    )
+    if hasattr(detector, "detect_at"):
+        again = detector.detect_at(rgb, size)
+        assert [f.box for f in again] == [f.box for f in rough], "detector drifted from detect_at"
+    return rough
+
+
+def refined(w: Writer, pipe: Pipeline, rgb: np.ndarray, pid: str, rough: list) -> tuple[list[dict], list]:
+    """Each detected face through the landmark refiner: its JSON record (with every pass) and the face with
+    refined landmarks, checked against LandmarkRefiner.refine."""
+    faces = []
+    refined_faces = []
+    for k, face in enumerate(rough):
+        passes, points = refiner_passes(w, pipe, rgb, f"{pid}_f{k}", face)
+        assert np.array_equal(points, pipe.refiner.refine(rgb, face.landmarks)), "refiner drifted from refine"
+        refined_faces.append(replace(face, landmarks=points))
+        faces.append(
+            {
+                "box": floats(face.box),
+                "score": face.score,
+                "landmarks": floats(face.landmarks),
+                "refined": floats(points),
+                "passes": passes,
+            }
+        )
+    return faces, refined_faces
+
+
+def refiner_passes(
+    w: Writer, pipe: Pipeline, rgb: np.ndarray, stem: str, face: Any
+) -> tuple[list, np.ndarray]:
+    """The refiner's passes on one face (crop, matrix, int8 input and output, points): their records and
+    the final points."""
+    from squeezerface.landmarks import crop_face, points_from_output
+
+    refiner, ref_it = pipe.refiner, pipe.ref_it
+    assert refiner.backend
+    crop_size = refiner.card.input.size[0]
+    ref_spec = replace(refiner.card.input, layout=refiner.backend.layout)
+    points = np.asarray(face.landmarks, np.float32)
+    passes = []
+    for j in range(refiner.passes):
+        crop, cm = crop_face(rgb, points, crop_size)
+        rx = ref_spec.prepare(crop[None])
+        rraw = refiner.backend.run(rx)[0]
+        rraw_q = raw_output(ref_it)[0]
+        points = points_from_output(rraw, cm, crop_size)
+        passes.append(
+            {
+                "crop": w.array(f"{stem}_p{j}_crop", crop),
+                "matrix": floats(cm),
+                **model_io(w, f"{stem}_p{j}_ref_in", rx, ref_it, rraw_q, rraw),
+                "landmarks": floats(points),
+            }
+        )
+    return passes, points
+
+
+def embedder_stages(
+    w: Writer, pipe: Pipeline, rgb: np.ndarray, pid: str, face: Any
+) -> tuple[dict[str, Any], np.ndarray]:
+    """The chosen face aligned and embedded stage by stage (matrix, crop, int8 input and output), checked
+    against FaceVerifier.embed: the record and the embedding."""
+    from squeezerface.align import align_face, alignment_matrix
+
+    embedder, emb_it = pipe.embedder, pipe.emb_it
+    assert embedder.backend
+    matrix = alignment_matrix(face.landmarks, embedder.card.input.size[0])
+    aligned = align_face(rgb, face.landmarks, embedder.card.input.size[0])
+    ex = embedder.card.input.prepare(aligned[None])
+    eraw = embedder.backend.run(ex)[0]
+    eraw_q = raw_output(emb_it)[0]
+    emb = embedder.get_feat(aligned[None])[0]
+    assert np.array_equal(emb, pipe.verifier.embed(rgb, faces=[face])[0]), (
+        "embedding drifted from FaceVerifier"
+    )
+    alignment = {
+        "matrix": floats(matrix),
+        "aligned": w.array(f"{pid}_aligned", aligned),
+        **model_io(w, f"{pid}_emb_in", ex, emb_it, eraw_q, eraw),
+        "embedding": floats(emb),
+    }
+    return alignment, emb
+
+
+def model_io(
+    w: Writer, name: str, x: np.ndarray, interpreter: Any, raw_q: np.ndarray, raw: np.ndarray
+) -> dict[str, Any]:
+    """A model run's int8 input (written to a file), raw int8 output and dequantized output: the refiner
+    and embedder stages are recorded alike, so one function writes both."""
+    from squeezerface.backends import quantize
+
+    return {
+        "input": w.array(name, quantize(x, interpreter.get_input_details()[0])[0]),
+        "output_q": raw_output_list(raw_q),
+        "output": floats(raw),
+    }
+
+
+def pair_cases(
+    pipe: Pipeline, ids: list[str], embeddings: dict[str, np.ndarray], person: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Every pair of embedded photos compared by FaceVerifier at the card's operating point."""
     pairs = []
     for a in range(len(ids)):
         for b in range(a + 1, len(ids)):
-            m = verifier.compare(embeddings[ids[a]], embeddings[ids[b]], OPERATING_POINT)
+            m = pipe.verifier.compare(embeddings[ids[a]], embeddings[ids[b]], OPERATING_POINT)
             pairs.append(
                 {
                     "a": ids[a],
@@ -580,13 +780,21 @@ def photos(w: Writer, data: Path) -> dict[str, Any]:
                     "same": m.same,
                 }
             )
+    return pairs
 
-    # gallery: each person enrolled with the embeddings of their photos; every photo a probe
+
+def gallery_cases(
+    pipe: Pipeline, ids: list[str], embeddings: dict[str, np.ndarray], person: dict[str, str]
+) -> dict[str, Any]:
+    """A real Gallery: each person enrolled with the embeddings of their photos, every photo a probe, scored
+    by both aggregations and verified at the threshold."""
+    from squeezerface.gallery import Gallery, ModelInfo
+
     people = sorted({person[i] for i in ids})
     gallery_scores: dict[str, list[list[float]]] = {"mean": [], "best": []}
     with (
         tempfile.TemporaryDirectory() as tmp,
-        Gallery(Path(tmp) / "g.sqlite", ModelInfo.from_card(embedder.card)) as gallery,
+        Gallery(Path(tmp) / "g.sqlite", ModelInfo.from_card(pipe.embedder.card)) as gallery,
     ):
         for name in people:
             gallery.enroll(name, np.stack([embeddings[i] for i in ids if person[i] == name]))
@@ -598,41 +806,33 @@ def photos(w: Writer, data: Path) -> dict[str, Any]:
                 }
                 gallery_scores[how].append([got[name] for name in people])
         decisions = [
-            [gallery.verify(name, embeddings[probe], threshold).accepted for name in people] for probe in ids
+            [gallery.verify(name, embeddings[probe], pipe.threshold).accepted for name in people]
+            for probe in ids
         ]
     return {
-        "photos": records,
-        "pairs": pairs,
-        "gallery": {
-            "identities": people,
-            "templates": {n: [i for i in ids if person[i] == n] for n in people},
-            "probes": ids,
-            "scores": gallery_scores,
-            "threshold": threshold,
-            "verify_mean_accepted": decisions,
+        "identities": people,
+        "templates": {n: [i for i in ids if person[i] == n] for n in people},
+        "probes": ids,
+        "scores": gallery_scores,
+        "threshold": pipe.threshold,
+        "verify_mean_accepted": decisions,
+    }
+
+
+def tensor_infos(pipe: Pipeline) -> dict[str, Any]:
+    """Shape, dtype and quantization of each model's input and output tensor, as the app must feed them."""
+    return {
+        "detector": {
+            "input": tensor_info(pipe.det_it.get_input_details()[0]),
+            "output": tensor_info(pipe.det_it.get_output_details()[0]),
         },
-        "tensors": {
-            "detector": {
-                "input": tensor_info(det_it.get_input_details()[0]),
-                "output": tensor_info(det_it.get_output_details()[0]),
-            },
-            "refiner": {
-                "input": tensor_info(ref_it.get_input_details()[0]),
-                "output": tensor_info(ref_it.get_output_details()[0]),
-            },
-            "embedder": {
-                "input": tensor_info(emb_it.get_input_details()[0]),
-                "output": tensor_info(emb_it.get_output_details()[0]),
-            },
+        "refiner": {
+            "input": tensor_info(pipe.ref_it.get_input_details()[0]),
+            "output": tensor_info(pipe.ref_it.get_output_details()[0]),
         },
-        "settings": {
-            "score_threshold": detector.score_threshold,
-            "nms_iou": detector.nms_iou,
-            "input_size": detector.input_size,
-            "refiner": refiner.path.name,
-            "refiner_passes": refiner.passes,
-            "operating_point": OPERATING_POINT,
-            "threshold": threshold,
+        "embedder": {
+            "input": tensor_info(pipe.emb_it.get_input_details()[0]),
+            "output": tensor_info(pipe.emb_it.get_output_details()[0]),
         },
     }
 

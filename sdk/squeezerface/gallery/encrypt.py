@@ -9,13 +9,14 @@ import sqlite3
 import tempfile
 import warnings
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from squeezerface.crypto import ENV_KEY, ENV_KEY_FILE, TemplateCipher, resolve_key, template_aad
 from squeezerface.errors import GalleryBusyError, GalleryError, GalleryFormatError, GalleryKeyError
 from squeezerface.gallery.index import _template_width, _to_blob
-from squeezerface.gallery.records import EncryptionResult
+from squeezerface.gallery.records import EncryptionResult, ModelInfo
 from squeezerface.gallery.rows import _read_model
 from squeezerface.gallery.sqlite import (
     _connect,
@@ -63,81 +64,21 @@ def encrypt_gallery(
     old_fd: int | None = None
     tmp: Path | None = None
     try:
-        with _sql_errors(path):
-            if db.execute("SELECT 1 FROM meta WHERE key = 'encryption'").fetchone() is not None:
-                raise GalleryKeyError(f"{path} is already encrypted")
-            # Leaving WAL mode needs every other connection closed: the check that nobody else uses it.
-            try:
-                mode = db.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc):
-                    raise
-                mode = "wal"
-            if str(mode).lower() != "delete":
-                raise GalleryBusyError(f"{path} is open in another program: close it and encrypt again")
-            db.execute("BEGIN EXCLUSIVE")  # nobody reads or writes until the copy has replaced it
-            if _file_identity(path) != identity:
-                raise GalleryError(f"{path} was replaced while it was being opened: run encrypt again")
-            check = db.execute("PRAGMA integrity_check").fetchall()
-            if check != [("ok",)]:
-                raise GalleryFormatError(
-                    f"{path} fails its integrity check ({check[:3]}); it was not encrypted"
-                )
-            model = _read_model(db, path)
-            meta = db.execute(
-                "SELECT key, value FROM meta WHERE key NOT IN ('encryption', 'key_check')"
-            ).fetchall()
-            models = db.execute(
-                "SELECT id, name, version, embedding_size, file, sha256 FROM models"
-            ).fetchall()
-            people = db.execute("SELECT id, name, created, updated FROM identities ORDER BY id").fetchall()
-            rows = db.execute(
-                "SELECT id, identity_id, model_id, embedding, created FROM templates ORDER BY id"
-            ).fetchall()
-        names = {row[0]: row[1] for row in people}
-        width = _template_width(model, len(rows), path)
-        if any(r[1] not in names or not isinstance(r[3], bytes) or len(r[3]) != width for r in rows):
-            raise GalleryFormatError(f"{path} holds damaged templates; it was not encrypted")
+        plain = _read_locked(db, path, identity)
         old_fd = os.open(path, os.O_RDWR)  # closed last: closing it drops this process's SQLite locks
 
-        handle, name = tempfile.mkstemp(prefix=f".{path.name}.encrypting-", dir=path.parent)
-        os.close(handle)
-        tmp = Path(name)
+        tmp = _new_temp_beside(path)
         os.chmod(tmp, os.stat(path).st_mode & 0o777)
-        copy = _connect(tmp, True, timeout, cipher)
-        try:
-            with _sql_errors(tmp):
-                copy.execute("BEGIN IMMEDIATE")
-                copy.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", meta)
-                copy.executemany(
-                    "INSERT INTO models (id, name, version, embedding_size, file, sha256) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    models,
-                )
-                copy.executemany(
-                    "INSERT INTO identities (id, name, created, updated) VALUES (?, ?, ?, ?)", people
-                )
-                for row_id, person, model_id, blob, created in rows:
-                    assert model is not None
-                    sealed = cipher.encrypt(blob, template_aad(names[person], model.key))
-                    copy.execute(
-                        "INSERT INTO templates (id, identity_id, model_id, embedding, created) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        (row_id, person, model_id, sealed, created),
-                    )
-                copy.execute("COMMIT")
-        finally:
-            copy.close()  # the last connection: SQLite checkpoints and removes the copy's log
+        _write_copy(tmp, timeout, cipher, plain)
         _fsync_file(tmp)
-        _check_copy(tmp, raw, timeout, people, rows, names)
+        _check_copy(tmp, raw, timeout, plain.people, plain.rows, plain.names)
         os.replace(tmp, path)
         tmp = None
         _fsync_dir(path.parent)
         overwritten = _overwrite(old_fd, path)
     except BaseException:
         if tmp is not None:
-            for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm"), Path(f"{tmp}-journal")):
-                leftover.unlink(missing_ok=True)
+            _remove_copy(tmp)
         raise
     finally:
         with suppress(sqlite3.Error):
@@ -145,7 +86,109 @@ def encrypt_gallery(
         db.close()
         if old_fd is not None:
             os.close(old_fd)
-    return EncryptionResult(path, len(people), len(rows), overwritten)
+    return EncryptionResult(path, len(plain.people), len(plain.rows), overwritten)
+
+
+@dataclass(frozen=True)
+class _Plaintext:
+    """Every row of the locked plaintext gallery, read once: what the encrypted copy is written from and
+    checked against."""
+
+    model: ModelInfo | None
+    meta: list[tuple[Any, ...]]
+    models: list[tuple[Any, ...]]
+    people: list[tuple[Any, ...]]
+    rows: list[tuple[Any, ...]]
+    names: dict[int, str]
+
+
+def _read_locked(db: sqlite3.Connection, path: Path, identity: tuple[int, int] | None) -> _Plaintext:
+    """Check the plaintext gallery, lock it exclusively and read all of it: nothing may change between
+    this read and the copy replacing the file, and a damaged or already encrypted gallery is refused
+    before anything is written."""
+    with _sql_errors(path):
+        if db.execute("SELECT 1 FROM meta WHERE key = 'encryption'").fetchone() is not None:
+            raise GalleryKeyError(f"{path} is already encrypted")
+        _lock_exclusively(db, path, identity)
+        check = db.execute("PRAGMA integrity_check").fetchall()
+        if check != [("ok",)]:
+            raise GalleryFormatError(f"{path} fails its integrity check ({check[:3]}); it was not encrypted")
+        model = _read_model(db, path)
+        meta = db.execute(
+            "SELECT key, value FROM meta WHERE key NOT IN ('encryption', 'key_check')"
+        ).fetchall()
+        models = db.execute("SELECT id, name, version, embedding_size, file, sha256 FROM models").fetchall()
+        people = db.execute("SELECT id, name, created, updated FROM identities ORDER BY id").fetchall()
+        rows = db.execute(
+            "SELECT id, identity_id, model_id, embedding, created FROM templates ORDER BY id"
+        ).fetchall()
+    names = {row[0]: row[1] for row in people}
+    width = _template_width(model, len(rows), path)
+    if any(r[1] not in names or not isinstance(r[3], bytes) or len(r[3]) != width for r in rows):
+        raise GalleryFormatError(f"{path} holds damaged templates; it was not encrypted")
+    return _Plaintext(model, meta, models, people, rows, names)
+
+
+def _lock_exclusively(db: sqlite3.Connection, path: Path, identity: tuple[int, int] | None) -> None:
+    """Prove that no other program has the gallery open (leaving WAL mode needs every other connection
+    closed), then hold an exclusive lock on the very file that was checked, so nobody reads or writes
+    until the copy has replaced it."""
+    try:
+        mode = db.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
+    except sqlite3.OperationalError as exc:
+        if not _is_busy(exc):
+            raise
+        mode = "wal"
+    if str(mode).lower() != "delete":
+        raise GalleryBusyError(f"{path} is open in another program: close it and encrypt again")
+    db.execute("BEGIN EXCLUSIVE")  # nobody reads or writes until the copy has replaced it
+    if _file_identity(path) != identity:
+        raise GalleryError(f"{path} was replaced while it was being opened: run encrypt again")
+
+
+def _new_temp_beside(path: Path) -> Path:
+    """An empty, uniquely named file in the gallery's own folder, so that `os.replace` onto the gallery
+    is an atomic rename on one filesystem."""
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.encrypting-", dir=path.parent)
+    os.close(handle)
+    return Path(name)
+
+
+def _write_copy(tmp: Path, timeout: float, cipher: TemplateCipher, plain: _Plaintext) -> None:
+    """Write the encrypted copy in one transaction: the same ids, names, times and models, every template
+    sealed with its person's name and model as associated data."""
+    model, names = plain.model, plain.names
+    copy = _connect(tmp, True, timeout, cipher)
+    try:
+        with _sql_errors(tmp):
+            copy.execute("BEGIN IMMEDIATE")
+            copy.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", plain.meta)
+            copy.executemany(
+                "INSERT INTO models (id, name, version, embedding_size, file, sha256) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                plain.models,
+            )
+            copy.executemany(
+                "INSERT INTO identities (id, name, created, updated) VALUES (?, ?, ?, ?)", plain.people
+            )
+            for row_id, person, model_id, blob, created in plain.rows:
+                assert model is not None
+                sealed = cipher.encrypt(blob, template_aad(names[person], model.key))
+                copy.execute(
+                    "INSERT INTO templates (id, identity_id, model_id, embedding, created) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (row_id, person, model_id, sealed, created),
+                )
+            copy.execute("COMMIT")
+    finally:
+        copy.close()  # the last connection: SQLite checkpoints and removes the copy's log
+
+
+def _remove_copy(tmp: Path) -> None:
+    """Delete an unfinished encrypted copy and SQLite's files beside it, so a failed run leaves only the
+    untouched original."""
+    for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm"), Path(f"{tmp}-journal")):
+        leftover.unlink(missing_ok=True)
 
 
 def _check_copy(
