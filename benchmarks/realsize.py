@@ -575,7 +575,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def photo_path(out: Path, model: str | None, show_progress: bool = True) -> dict:
     """verify's photo path (large JPEGs read at 1/2 or 1/4 scale, coarse-to-fine search stopped once the
-    subject is settled, alignment from the coarsest decode holding the face at >= 80 px) against the
+    subject is settled, alignment from the coarsest decode holding the face at >= 76 px) against the
     full-size path (whole decode, every pyramid level, alignment at full size), on every single-face frame:
     cosine of each path's embedding to the embedding of the same face aligned at full size on the teacher's
     landmarks (the truth; a photo where a path finds no face counts as a miss, not in the median), and the

@@ -1,6 +1,6 @@
 """The photo path of verify (issue 17): large JPEGs read at libjpeg's reduced scales, searched level by level
 from the coarsest, the search stopped once the subject is settled, faces aligned from the coarsest decode
-that holds them at >= 80 px. Small photos (LFW) must come out exactly as before."""
+that holds them at >= 76 px. Small photos (LFW) must come out exactly as before."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ up costs far more, while the subject's face is usually hundreds of pixels wide. 
 1/4 and 1/8 scale directly (an area average computed in the DCT, faster than decoding and shrinking), so
 the detector searches a reduced decode first and asks for a finer one only for the small faces a coarse
 one cannot hold (`FaceDetector.detect_photo`), and a face is aligned from the coarsest decode in which it is
-still at least `ALIGN_MIN_FACE` (80) pixels wide, i.e. never enlarged on its way to the 112 x 112 template.
+still at least `ALIGN_MIN_FACE` (76) pixels wide, i.e. never enlarged on its way to the 112 x 112 template.
 Arrays (and PIL images, other formats) are reduced with an area resize instead, so every source takes the
 same path.
 """
@@ -31,10 +31,11 @@ from squeezerface.imageio import (
 
 REDUCTIONS = (1, 2, 4, 8)
 """The scales a photo is read at: libjpeg's DCT scaling factors."""
-ALIGN_MIN_FACE = 80.0
+ALIGN_MIN_FACE = 76.0
 """A face box at least this wide (pixels) is aligned from that decode: the 112 x 112 template holds a
-detector box at about 76 px (2.15 eye distances of 35.2 px), so the crop is made by shrinking, never by
-enlarging. `benchmarks/realsize.py photopath` checks the embeddings against full-size alignment."""
+detector box at about 76 px (the detector's boxes are 2.16 eye distances wide, the template's eyes 35.2 px
+apart), so the crop is made at 1:1 or by shrinking, never by enlarging. `benchmarks/realsize.py photopath`
+checks the embeddings against full-size alignment."""
 
 
 @dataclass
