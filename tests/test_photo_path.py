@@ -141,3 +141,21 @@ def test_all_pairs_gram_matrix_equals_the_pairwise_dot_products() -> None:
     i, j = np.triu_indices(40, k=1)
     np.testing.assert_allclose(scores, np.einsum("ij,ij->i", emb[i], emb[j]), atol=1e-6)
     assert (labels == (ident[i] == ident[j])).all() and scores.dtype == np.float64
+
+
+@pytest.mark.data
+def test_large_arrays_and_pngs_take_the_same_path_as_jpegs(shared_data) -> None:
+    """A decoded array or a PNG of a large photo is reduced by an area resize instead of libjpeg, and finds
+    the same face as the JPEG of the same picture."""
+    face_rgb = cv2.imread(str(shared_data / "lfw/images/Colin_Powell/Colin_Powell_0038.jpg"))[..., ::-1]
+    canvas = np.full((1080, 1920, 3), 90, np.uint8)
+    canvas[300:800, 1100:1600] = cv2.resize(face_rgb, (500, 500), interpolation=cv2.INTER_CUBIC)
+    verifier = FaceVerifier(quality=None)
+    ok, png = cv2.imencode(".png", cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+    assert ok
+    results = [verifier.analyze(src) for src in (canvas, png.tobytes(), _jpeg(canvas))]
+    centres = [((r.face.box[0] + r.face.box[2]) / 2, (r.face.box[1] + r.face.box[3]) / 2) for r in results]
+    for cx, cy in centres:
+        assert 1100 <= cx <= 1600 and 300 <= cy <= 800
+    assert float(results[0].embedding @ results[1].embedding) > 0.999  # array and PNG: the same pixels
+    assert float(results[0].embedding @ results[2].embedding) > 0.97  # JPEG: compression and DCT scaling
