@@ -183,6 +183,7 @@ def latency_accuracy_plot(rows: list[Any], path: Path) -> Path | None:
             ax.annotate(r.config.replace("squeezerface-", ""), (r.end_to_end_ms, 100 * r.lfw_accuracy),
                         fontsize=6, xytext=(3, 3), textcoords="offset points")  # fmt: skip
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())  # labelled decades only: minor labels collide
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("verify(A, B) p50, ms (log)")
         ax.grid(alpha=0.3, which="both")
