@@ -35,6 +35,7 @@ def measure(faces_dir: Path, model: str, operating_point: str = "far_1e-03") -> 
     from squeezerface.backends import open_backend
     from squeezerface.modelcard import load_card
     from squeezerface.shipped import model_path
+    from squeezerface.thresholds import all_pairs
 
     path = model_path(model)
     card = load_card(path)
@@ -43,9 +44,8 @@ def measure(faces_dir: Path, model: str, operating_point: str = "far_1e-03") -> 
     faces = load_faces(faces_dir)
     backend = open_backend(path, threads=1)
     emb = embed_with(backend, faces.heldout, input_spec_for(backend, card.input))
-    i, j = np.triu_indices(len(emb), k=1)
-    scores = (emb @ emb.T)[i, j]
-    same = faces.heldout_identity[i] == faces.heldout_identity[j]
+    scores, same = all_pairs(emb, faces.heldout_identity)
+    i, j = np.triu_indices(len(emb), k=1)  # all_pairs' pair order: which set each face of a pair is from
     sets = faces.heldout_set
     groups = {str(s): (sets[i] == s) & (sets[j] == s) for s in np.unique(sets)}
     groups["across sets"] = sets[i] != sets[j]

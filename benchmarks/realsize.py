@@ -593,9 +593,7 @@ def photo_path(out: Path, model: str | None, show_progress: bool = True) -> dict
         data = (out / frame["file"]).read_bytes()
         empty: dict[str, list[float]] = {"new": [], "full": [], "new_ms": [], "full_ms": []}
         cell = per.setdefault(frame["file"].split("/")[0], empty)
-        rgb = verifier.load(data)
         truth = Face(frame["faces"][0]["box"], np.array(frame["faces"][0]["landmarks"], np.float32))
-        ref = verifier.embedder.get_feat(verifier.embedder.align(rgb, truth)[None])[0]
         t0 = time.perf_counter()
         try:
             new: np.ndarray | None = verifier.analyze(data).embedding
@@ -607,6 +605,7 @@ def photo_path(out: Path, model: str | None, show_progress: bool = True) -> dict
         face = choose_face(faces, *full_rgb.shape[:2], "largest", frame["file"]) if faces else None
         full = verifier.embedder.get_feat(verifier.embedder.align(full_rgb, face)[None])[0] if face else None
         t2 = time.perf_counter()
+        ref = verifier.embedder.get_feat(verifier.embedder.align(full_rgb, truth)[None])[0]  # the truth
         cell["new"].append(float(ref @ new) if new is not None else float("nan"))
         cell["full"].append(float(ref @ full) if full is not None else float("nan"))
         cell["new_ms"].append((t1 - t0) * 1e3)

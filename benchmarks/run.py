@@ -98,8 +98,9 @@ def run_inputs(opts, args: argparse.Namespace) -> list[dict]:
         else:
             found = next(s for s in sets if s.name == name)
             configs = _one_thread(opts.configs, args.size_runs)
-            block_opts = replace(opts, configs=configs, images=found.images, images_note=found.note)
-            block_opts.gemm_threads = []
+            block_opts = replace(
+                opts, configs=configs, images=found.images, images_note=found.note, gemm_threads=[]
+            )
             note = found.note
         print(f"== input {name}: {note}", file=sys.stderr, flush=True)
         blocks.append({"name": name, "note": note, "report": run_harness(block_opts)})

@@ -10,6 +10,7 @@ committed `squeezerface eval` records of each pipeline, and the targets met or m
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -55,17 +56,18 @@ def realsize_inputs(root: Path, names: Sequence[str] = REALSIZE) -> list[InputSe
         if len(single) < 2:
             raise ValueError(f"{root}: fewer than two single-face {name} frames")
         width = single[0]["width"]
-
-        def face_width(frame: dict[str, Any]) -> float:
-            x1, _, x2, _ = frame["faces"][0]["box"]
-            return float(x2 - x1)
-
         pick = sorted(single, key=lambda f: abs(face_width(f) - width / 8))[:2]
         images = [ImageSpec("file", str(root / f["file"])) for f in pick]
         sizes = " and ".join(f"{face_width(f):.0f}" for f in pick)
         note = f"{', '.join(f['file'] for f in pick)}: one face each, {sizes} px wide"
         out.append(InputSet(name, images, note))
     return out
+
+
+def face_width(frame: dict[str, Any]) -> float:
+    """Width of a single-face frame's face box, pixels."""
+    x1, _, x2, _ = frame["faces"][0]["box"]
+    return float(x2 - x1)
 
 
 def accuracy_of(results: Path, configs: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
@@ -246,8 +248,6 @@ def as_json(rows: Sequence[Row], targets: Sequence[Target]) -> dict[str, Any]:
 
 
 def _geomean(values: Sequence[float]) -> float:
-    import math
-
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 

@@ -482,7 +482,8 @@ class FaceDetector:
             single = self._network_faces(photo.at(1))
             return [self.refine(photo, f) for f in single] if refine else single
         self.prepare()
-        photo.at(plan_passes(photo.width, photo.height, self.pyramid)[0].reduction)  # EXIF may turn it
+        # The plan depends on the short side alone, so an EXIF turn found by the first decode leaves it as
+        # it is; the photo's width and height are read only after that decode.
         levels = plan_levels(photo.width, photo.height, self.pyramid)
         parts: list[Candidates] = []
         faces: list[Face] = []

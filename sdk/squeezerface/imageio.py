@@ -83,14 +83,11 @@ def load_image(
             _check_pixels(source.shape[1], source.shape[0], max_pixels, name)
         image = _to_rgb_uint8(source, name, bgr=channel_order == "BGR")
         return image.copy() if np.may_share_memory(image, source) else image
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = source if isinstance(source, bytes) else bytes(source)
-        return _decode(data, f"<{len(data)} bytes>", max_pixels)
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        return _decode(_read_file(path), str(path), max_pixels)
+    encoded = encoded_bytes(source)
+    if encoded is not None:
+        return _decode(encoded[0], encoded[1], max_pixels)
     if _is_pil_image(source):
-        return _from_pil(source, max_pixels)
+        return _from_pil(source, max_pixels)  # type: ignore[arg-type]  # narrowed by _is_pil_image
     raise ImageDecodeError(
         f"<{type(source).__name__}>",
         "unsupported source type: pass a path, encoded image bytes, a numpy array or a PIL image",

@@ -65,6 +65,10 @@ DEFAULT_DETECTOR = _DEFAULTS.detector
 """The tiny face detector with 5 landmarks (ONNX, any input size that is a multiple of 32): the fp32 or the
 int8 file, whichever models/defaults.json names for this CPU architecture (`machine_defaults`)."""
 
+DEFAULT_THREADS = _DEFAULTS.threads
+"""Intra-op threads per model by default: the largest count models/defaults.json found never slower than
+one thread on this CPU architecture (1 on the x86 machine measured: two threads were slower)."""
+
 DEFAULT_REFINER = "tinyface-lm-int8.onnx"
 """The landmark refiner that follows the detector: 5 points re-estimated on a 64-pixel crop of the face."""
 

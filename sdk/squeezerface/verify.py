@@ -31,7 +31,7 @@ from squeezerface.imageio import DEFAULT_MAX_PIXELS, ChannelOrder, ImageSource, 
 from squeezerface.modelcard import point_name
 from squeezerface.photo import Photo
 from squeezerface.quality import QualityThresholds, assess
-from squeezerface.shipped import SHIPPED_FOR_BACKEND
+from squeezerface.shipped import DEFAULT_THREADS, SHIPPED_FOR_BACKEND
 
 FacePolicy = Literal["largest", "central", "error"]
 FACE_POLICIES: tuple[str, ...] = ("largest", "central", "error")
@@ -175,7 +175,8 @@ class FaceVerifier:
 
     embedder, detector: shipped model names or model files; None (default) takes the shipped int8 models
         of the backend. `detector` may also be an object with `detect(rgb) -> list[Face]` (eval's locators).
-    threads: intra-op threads of each model's engine.
+    threads: intra-op threads of each model's engine (default: this CPU architecture's measured default,
+        `squeezerface.shipped.DEFAULT_THREADS`).
     policy: which face of a photo with several is its subject: "largest", "central", or "error"
         (MultipleFacesError).
     backend: "auto" (each file's suffix decides: .onnx -> onnxruntime, .tflite -> LiteRT), "onnxruntime"
@@ -196,7 +197,7 @@ class FaceVerifier:
         self,
         embedder: str | Path | None = None,
         detector: str | Path | object | None = None,
-        threads: int = 1,
+        threads: int = DEFAULT_THREADS,
         policy: FacePolicy = "largest",
         *,
         backend: BackendName | str = "auto",
@@ -229,9 +230,12 @@ class FaceVerifier:
 
     @property
     def engines(self) -> tuple[str, str]:
-        """(embedder engine, detector engine), e.g. ("onnxruntime", "onnxruntime")."""
-        assert self.embedder.backend is not None and self.detector.backend is not None
-        return self.embedder.backend.engine, self.detector.backend.engine
+        """(embedder engine, detector engine), e.g. ("onnxruntime", "onnxruntime"); a caller's detector
+        object names its own (`engine`, else its class)."""
+        assert self.embedder.backend is not None
+        backend = getattr(self.detector, "backend", None)
+        own = str(getattr(self.detector, "engine", type(self.detector).__name__))
+        return self.embedder.backend.engine, str(backend.engine) if backend is not None else own
 
     def load(self, image: ImageSource, channel_order: ChannelOrder = "RGB") -> np.ndarray:
         """The image as the RGB uint8 HxWx3 array every other method works on (see `load_image`)."""
@@ -276,7 +280,7 @@ class FaceVerifier:
         policy = policy or self.policy
         fallback = self.fallback if isinstance(fallback, _Unset) else fallback
         gate = self.quality if isinstance(quality, _Unset) else quality
-        faces = self._find(photo, policy)
+        faces = self.find_faces(photo, policy)
         height, width = photo.height, photo.width
         if faces or fallback is None or not fallback.enabled:
             face, candidates = choose_face(faces, height, width, policy, name), _candidates(faces)
@@ -334,7 +338,7 @@ class FaceVerifier:
         """The (D,) unit embedding of the face the policy picks in one photo (raises as `analyze`)."""
         return self.analyze(image, source, channel_order=channel_order).embedding
 
-    def _find(self, photo: Photo, policy: FacePolicy) -> list[Face]:
+    def find_faces(self, photo: Photo, policy: FacePolicy = "largest") -> list[Face]:
         """The detector's faces in full-size coordinates, unrefined and unmeasured (the subject is refined
         and measured once chosen); our detector searches the photo level by level and, for the "largest"
         policy, stops once the subject is settled (`FaceDetector.detect_photo`)."""

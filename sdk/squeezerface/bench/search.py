@@ -142,41 +142,23 @@ def _size_records(
     qs = rng.standard_normal((settings["queries"] + WARMUP_QUERIES, dim), dtype=np.float32)
     qs /= np.linalg.norm(qs, axis=1, keepdims=True)
     ok: dict[str, Any] = {"size": size, **settings, "status": "ok"}
-    if "numpy" in engines:
-        def numpy_query(q: Any, g: Any = gallery) -> Any:
-            return top_k(g, q, k)
 
-        stats: dict[str, Any] = _stats(_time_queries(numpy_query, qs))
-        records.append(
-            SearchRecord(
-                "numpy",
-                **ok,
-                **stats,
-                matrix_mb=need,
-                rss_delta_mb=_grown_since(rss0),
-                build_ms=build_ms,
-            )
+    def timed(engine: str, query: Any, build: float, note: str = "") -> SearchRecord:
+        """One engine's record: its queries timed on `qs`, the memory grown since the gallery was built."""
+        stats: dict[str, Any] = _stats(_time_queries(query, qs))
+        return SearchRecord(
+            engine, **ok, **stats, matrix_mb=need, rss_delta_mb=_grown_since(rss0), build_ms=build, note=note
         )
+
+    if "numpy" in engines:
+        records.append(timed("numpy", lambda q, g=gallery: top_k(g, q, k), build_ms))
     if faiss is not None:
         t = time.perf_counter()
         index = faiss.IndexFlatIP(dim)
         index.add(gallery)
         add_ms = (time.perf_counter() - t) * 1e3
-        def faiss_query(q: Any, ix: Any = index) -> Any:
-            return ix.search(q[None], k)
-
-        faiss_stats: dict[str, Any] = _stats(_time_queries(faiss_query, qs))
-        records.append(
-            SearchRecord(
-                "faiss",
-                **ok,
-                **faiss_stats,
-                matrix_mb=need,
-                rss_delta_mb=_grown_since(rss0),
-                build_ms=add_ms,
-                note="IndexFlatIP (exact)",
-            )
-        )
+        exact = "IndexFlatIP (exact)"
+        records.append(timed("faiss", lambda q, ix=index: ix.search(q[None], k), add_ms, exact))
         del index
     del gallery
     return records

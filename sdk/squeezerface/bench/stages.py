@@ -164,8 +164,6 @@ def _verifier(cfg: BenchConfig):
 
 def _detector_facts(det) -> dict[str, Any]:
     """What the report says of a detector: ours (card, input, refiner) or the peer's (file, input cap)."""
-    from pathlib import Path as _Path
-
     if hasattr(det, "card"):
         return {
             "detector": det.card.file,
@@ -174,7 +172,7 @@ def _detector_facts(det) -> dict[str, Any]:
             "detector_bytes": det.card.size_bytes,
             "refiner": None if det.refiner is None else det.refiner.path.name,
         }
-    path = _Path(det.path)
+    path = Path(det.path)
     return {
         "detector": path.name,
         "detector_precision": "fp32",
@@ -198,7 +196,6 @@ def measure_squeezerface(cfg: BenchConfig, images: Sequence[ImageSpec], progress
     verifier = _verifier(cfg)
     run.load_ms = (time.perf_counter() - t0) * 1e3
     card, det = verifier.embedder.card, verifier.detector
-    assert verifier.embedder.backend is not None
     precision = card.precision
     if precision != cfg.precision:
         run.notes.append(
@@ -211,7 +208,7 @@ def measure_squeezerface(cfg: BenchConfig, images: Sequence[ImageSpec], progress
         "embedder_mmacs": card.mflops,
         "embedder_bytes": card.size_bytes,
         **_detector_facts(det),
-        "engines": [verifier.embedder.backend.engine, getattr(det, "engine", None) or "onnxruntime"],
+        "engines": list(verifier.engines),
     }
     record = _stage_timer(run, precision, progress)
 
@@ -219,7 +216,7 @@ def measure_squeezerface(cfg: BenchConfig, images: Sequence[ImageSpec], progress
     record("decode", lambda: load_image(data[0]))
     found = [det.detect(x) for x in rgb]
     record("detect", lambda: det.detect(rgb[0]), "" if found[0] else NO_FACE_NOTE)
-    record("decode_detect", lambda: verifier._find(Photo.open(data[0]), "largest"))
+    record("decode_detect", lambda: verifier.find_faces(Photo.open(data[0])))
     faces = [
         choose_face(f, x.shape[0], x.shape[1], "largest", "bench") if f else _centred_face(*x.shape[:2])
         for f, x in zip(found, rgb, strict=True)

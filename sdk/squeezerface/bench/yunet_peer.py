@@ -51,6 +51,8 @@ def yunet_file(spec: str | Path | None = None) -> Path:
 class YuNetDetector:
     """`cv2.FaceDetectorYN` behind the runtime's detector interface: `detect(rgb) -> list[Face]`."""
 
+    engine = "opencv-dnn"
+
     def __init__(
         self,
         model: str | Path | None = None,
