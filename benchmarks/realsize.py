@@ -14,6 +14,13 @@ photos (the ones without a human face), scaled and cropped to the frame. The gro
 teacher's box and 5 points on the source photo (the labels the detector learned from) moved by the
 placement. Images are JPEGs under runs/ and are never committed; `build` remakes them byte-identically
 from the seed. Only the code and the results are committed.
+
+`build --split train` makes the same kind of frames from the detector's *training* photos (their teacher
+labels in runs/detector/labels.json) on mosaics of its training backdrops (pruning/detector/backgrounds.py),
+never on the benchmark's samples: `converters.convert_detector --frames` chooses the score threshold on
+those, so the benchmark stays unseen.
+
+    python benchmarks/realsize.py build --split train --out runs/realsize-train
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +73,9 @@ class BuildConfig:
     celeba: int = 360  # held-out photos labelled by the teacher (the cost of a build)
     utkface: int = 240
     quality: int = 92
+    split: str = "test"  # "train": training photos on training backdrops (threshold tuning)
+    labels: Path = Path("runs/detector/labels.json")  # split "train": the teacher labels of the photos
+    backdrops: Path = Path("runs/detector/backgrounds")  # split "train": the training backdrops
 
 
 def cut_source(image: np.ndarray, box: np.ndarray, lms: np.ndarray, path: str) -> SourceFace:
@@ -254,18 +264,49 @@ def held_out_sources(cfg: BuildConfig, show_progress: bool = True) -> list[Sourc
     return out
 
 
+def training_sources(cfg: BuildConfig) -> list[SourceFace]:
+    """A seeded sample of the detector's training photos with exactly one confident teacher face (their
+    labels were made once by `pruning.detector.labels`), cut as the held-out ones are."""
+    from squeezerface.imageio import load_image
+
+    data = json.loads(cfg.labels.read_text())
+    root = Path(data["data_root"])
+    rng = np.random.default_rng([cfg.seed, 7])
+    out: list[SourceFace] = []
+    for source, count in (("celeba_wild", cfg.celeba), ("utkface", cfg.utkface)):
+        pool = [r for r in data["records"] if r["split"] == "train" and r["usable"] and len(r["faces"]) == 1
+                and r["faces"][0]["score"] >= 0.5 and r["path"].startswith(source)]  # fmt: skip
+        for i in sorted(rng.permutation(len(pool))[:count]):
+            f = pool[int(i)]["faces"][0]
+            image = load_image(root / pool[int(i)]["path"])
+            box, lms = np.array(f["box"], np.float32), np.array(f["landmarks"], np.float32)
+            out.append(cut_source(image, box, lms, pool[int(i)]["path"]))
+    return out
+
+
 def build(cfg: BuildConfig, show_progress: bool = True) -> dict:
     """Write every frame as a JPEG under `cfg.out/WxH/` and the ground truth to `cfg.out/truth.json`."""
     start = time.monotonic()
+    if cfg.split == "train":
+        from pruning.detector.backgrounds import BackgroundPool
+
+        return write_frames(cfg, training_sources(cfg), BackgroundPool(cfg.backdrops).mosaic, start)
     sources = held_out_sources(cfg, show_progress)
     backgrounds = load_backgrounds()
-    return write_frames(cfg, sources, backgrounds, start)
+    return write_frames(
+        cfg, sources, lambda w, h, rng: background(backgrounds, w, h, rng), start, list(BACKGROUNDS)
+    )
 
 
 def write_frames(
-    cfg: BuildConfig, sources: Sequence[SourceFace], backgrounds: Sequence[np.ndarray], start: float
+    cfg: BuildConfig,
+    sources: Sequence[SourceFace],
+    backdrop: Callable[[int, int, np.random.Generator], np.ndarray],
+    start: float,
+    backgrounds: Sequence[str] = (),
 ) -> dict:
-    """The frames of every resolution from given sources and backgrounds (the part a test runs on toys)."""
+    """The frames of every resolution from given sources and `backdrop(width, height, rng)` (the part a test
+    runs on toys); `backgrounds` names the backdrops in truth.json."""
     rng = np.random.default_rng([cfg.seed, 14])
     frames = []
     for width, height in RESOLUTIONS:
@@ -276,7 +317,7 @@ def write_frames(
             closeup = i >= cfg.frames
             sizes = [float(rng.uniform(0.5, 1.0) * short)] if closeup else face_sizes(short, rng)
             chosen = [sources[int(j)] for j in rng.integers(0, len(sources), len(sizes))]
-            bg = background(backgrounds, width, height, rng)
+            bg = backdrop(width, height, rng)
             canvas, faces = compose_frame(bg, chosen, sizes, rng, closeup=closeup)
             name = f"{'closeup' if closeup else 'frame'}_{i:03d}.jpg"
             ok, data = cv2.imencode(".jpg", canvas[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, cfg.quality])
@@ -291,7 +332,8 @@ def write_frames(
         "faces": sum(len(f["faces"]) for f in frames),
         "minutes": round((time.monotonic() - start) / 60, 2),
     }
-    truth = {"summary": summary, "backgrounds": list(BACKGROUNDS), "frames": frames}
+    summary["split"] = cfg.split
+    truth = {"summary": summary, "backgrounds": list(backgrounds) or str(cfg.backdrops), "frames": frames}
     (cfg.out / "truth.json").write_text(json.dumps(truth))
     return summary
 
@@ -528,6 +570,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=BuildConfig.out, help="where the frames live")
     parser.add_argument("--data", type=Path, default=BuildConfig.data)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--split",
+        choices=("test", "train"),
+        default="test",
+        help="build: test = the benchmark (held-out faces, scikit-image backgrounds); train = tuning frames "
+        "(training faces on training backdrops) for convert_detector --frames",
+    )
     parser.add_argument("--model", default=None, help="detector file (default: the shipped one)")
     parser.add_argument("--report", type=Path, default=None, help="e.g. benchmarks/results/detector")
     parser.add_argument("--limit", type=int, default=None, help="eval: first N frames, N/2 close-ups each")
@@ -535,7 +584,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     start = time.monotonic()
     if args.command == "build":
-        print(json.dumps(build(BuildConfig(out=args.out, data=args.data, seed=args.seed), not args.quiet)))
+        cfg = BuildConfig(out=args.out, data=args.data, seed=args.seed, split=args.split)
+        print(json.dumps(build(cfg, not args.quiet)))
         return 0
     from squeezerface.detect import FaceDetector
     from squeezerface.shipped import DEFAULT_DETECTOR

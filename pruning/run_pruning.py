@@ -273,9 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--init", default="runs/base/best", help="trained model stem (.json + .safetensors)")
-    p.add_argument(
-        "--faces", default="runs/faces", help="prepared faces (python -m pruning.data)"
-    )
+    p.add_argument("--faces", default="runs/faces", help="prepared faces (python -m pruning.data)")
     p.add_argument("--out", default="runs/prune_taylor")
     p.add_argument("--criterion", choices=CRITERIA, default="taylor")
     p.add_argument("--targets", type=int, nargs="+", default=list(DEFAULT_TARGETS), help="parameter targets")

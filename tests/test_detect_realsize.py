@@ -106,7 +106,11 @@ def test_builder_places_faces_with_moved_truth_deterministically(tmp_path, monke
     rs = _realsize()
     monkeypatch.setattr(rs, "RESOLUTIONS", ((320, 240), (640, 480)))
     sources = [_toy_source(i) for i in range(3)]
-    backgrounds = [np.full((300, 400, 3), v, np.uint8) for v in (40, 90)]
+    images = [np.full((300, 400, 3), v, np.uint8) for v in (40, 90)]
+
+    def backgrounds(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+        return rs.background(images, width, height, rng)
+
     cfg = rs.BuildConfig(out=tmp_path / "a", frames=6, closeups=3)
     summary = rs.write_frames(cfg, sources, backgrounds, 0.0)
     assert summary["frames"] == 2 * 9 and summary["faces"] >= 18

@@ -2,8 +2,10 @@
 
 The labelled photos are small crops with one large centred face, which alone would teach the detector that
 faces are big and in the middle. Each training canvas therefore pastes 1-4 labelled photos at random
-scales (faces of `min_face`..`max_face` px), places and rotations (+-30 degrees) onto a face-free
-background (synthetic textures and clutter), with partial occlusion by later pastes, then applies colour,
+scales (faces of `min_face`..`max_face` px, reduced with an area filter as a camera or the runtime's
+pyramid would), places and rotations (+-30 degrees) onto a face-free
+background (a real scene photo from `pruning.detector.backgrounds`, or synthetic textures and clutter),
+with partial occlusion by later pastes, then applies colour,
 blur, noise and JPEG. A share of canvases has no face at all. Faces cut by the canvas edge or
 mostly covered by a later paste become *ignore* regions: no loss either way there.
 
@@ -82,6 +84,20 @@ def _intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum(w, 0) * np.maximum(h, 0)
 
 
+def shrink(photo: LabelledPhoto, scale: float) -> LabelledPhoto:
+    """`photo` reduced by `scale` (< 1) with an area filter, its labels moved with it.
+
+    A warp alone samples a reduced face without filtering: a 20 px face from a 100 px one kept one pixel
+    in 25 and came out aliased, unlike any photo a camera or the runtime's area-filtered pyramid makes."""
+    h, w = photo.image.shape[:2]
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    image = cv2.resize(photo.image, (nw, nh), interpolation=cv2.INTER_AREA)
+    fx, fy = nw / w, nh / h
+    boxes = photo.boxes * np.array([fx, fy, fx, fy], np.float32)
+    landmarks = photo.landmarks * np.array([fx, fy], np.float32)
+    return LabelledPhoto(image, boxes.astype(np.float32), landmarks.astype(np.float32))
+
+
 def paste(
     canvas: np.ndarray,
     photo: LabelledPhoto,
@@ -96,6 +112,10 @@ def paste(
     axis-aligned hull), so the box means "this face, this big" at any roll angle."""
     b0 = photo.boxes[0]
     scale = face_px / max(b0[2] - b0[0], 1.0)
+    if scale < 0.8:  # reduce with a filter first; the warp then only turns and places
+        photo = shrink(photo, scale)
+        b0 = photo.boxes[0]
+        scale = face_px / max(b0[2] - b0[0], 1.0)
     src_c = ((b0[0] + b0[2]) / 2, (b0[1] + b0[3]) / 2)
     m = cv2.getRotationMatrix2D(src_c, angle, scale)
     m[:, 2] += np.array(centre) - np.array(src_c)
@@ -126,16 +146,35 @@ def paste(
     return boxes, landmarks, cover
 
 
+def paste_clutter(canvas: np.ndarray, crops: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """`canvas` with each crop (a mined hard negative, `pruning.detector.mine`) pasted at a random place,
+    its side log-uniform over the face sizes the canvas teaches (16-150 px at 160): no label, so it is
+    background wherever it lands. The crop holds its detection with context, as a face paste holds its
+    face with the photo around it."""
+    out = canvas.copy()
+    size = canvas.shape[0]
+    for crop in crops:
+        side = int(np.exp(rng.uniform(np.log(16 * 1.6), np.log(150 * 1.6))) * size / 160)
+        side = max(8, min(side, size))
+        interp = cv2.INTER_AREA if side < crop.shape[0] else cv2.INTER_LINEAR
+        patch = cv2.resize(crop, (side, side), interpolation=interp)
+        y, x = int(rng.integers(0, size - side + 1)), int(rng.integers(0, size - side + 1))
+        out[y : y + side, x : x + side] = patch
+    return out
+
+
 def compose(
     photos: list[LabelledPhoto],
     rng: np.random.Generator,
     size: int = 160,
-    min_face: float = 20.0,
+    min_face: float = 16.0,
     max_face: float = 150.0,
     negative: bool = False,
+    backdrop: np.ndarray | None = None,
 ) -> Sample:
-    """One training canvas (see the module docstring)."""
-    canvas = texture(size, rng)
+    """One training canvas (see the module docstring) on `backdrop` (`size` x `size` RGB; None: a
+    synthetic texture)."""
+    canvas = texture(size, rng) if backdrop is None else backdrop.copy()
     boxes: list[np.ndarray] = []
     lms: list[np.ndarray] = []
     ignore: list[np.ndarray] = []

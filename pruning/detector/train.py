@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from pruning.config_flags import parse_resumable
-from pruning.detector.compose import LabelledPhoto, Sample, compose
+from pruning.detector.backgrounds import BackgroundPool
+from pruning.detector.compose import LabelledPhoto, Sample, compose, paste_clutter, texture
 from pruning.detector.model import (
     DetectorSpec,
     TinyFaceDetector,
@@ -54,6 +55,10 @@ class DetTrainConfig:
     lr: float = 4e-3
     weight_decay: float = 1e-4
     negative_share: float = 0.1
+    backgrounds: str = "runs/detector/backgrounds"  # "" for synthetic textures only
+    real_background: float = 0.7  # share of canvases on a real scene photo
+    hard_negatives: str = ""  # folder of mined false detections (pruning.detector.mine); "" for none
+    hard_share: float = 0.5  # share of canvases with 1-3 of them pasted in
     workers: int = 1
     threads: int = 1
     seed: int = 0
@@ -135,6 +140,8 @@ class ComposedCanvases(torch.utils.data.Dataset):
         self.cfg = cfg
         self.priors = grid(cfg.size)
         self.epoch = 0
+        self.backgrounds = BackgroundPool(cfg.backgrounds) if cfg.backgrounds else None
+        self.hard = BackgroundPool(cfg.hard_negatives) if cfg.hard_negatives else None
 
     def __len__(self) -> int:
         return self.cfg.samples_per_epoch
@@ -152,7 +159,14 @@ class ComposedCanvases(torch.utils.data.Dataset):
         count = int(rng.choice([1, 1, 1, 2, 2, 3, 4]))
         picks = rng.integers(0, len(self.photos), count)
         photos = [] if negative else [self._photo(int(k)) for k in picks]
-        sample = compose(photos, rng, size=self.cfg.size, negative=negative)
+        backdrop = None
+        if self.backgrounds is not None and rng.random() < self.cfg.real_background:
+            backdrop = self.backgrounds.draw(self.cfg.size, rng)
+        if self.hard is not None and rng.random() < self.cfg.hard_share:
+            crops = [self.hard.read(rng) for _ in range(int(rng.integers(1, 4)))]
+            base = backdrop if backdrop is not None else texture(self.cfg.size, rng)
+            backdrop = paste_clutter(base, crops, rng)
+        sample = compose(photos, rng, size=self.cfg.size, negative=negative, backdrop=backdrop)
         targets = assign(sample, self.priors)
         x = (sample.image.astype(np.float32) - 127.5) / 128.0
         return {"x": np.ascontiguousarray(x.transpose(2, 0, 1)), **targets}
