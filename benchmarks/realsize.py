@@ -501,6 +501,32 @@ def cost_12mp(out: Path, detector, photos: int = 3, runs: int = 1) -> dict:
 SECTION = "## Real-size photos"
 
 
+TARGET = 0.97
+"""Issue 14: recall and precision at least this for faces of 40 px and up at every resolution, and for
+close-ups."""
+
+
+def verdict(cells: dict[str, dict]) -> str:
+    """Whether the table meets TARGET, computed from its cells: every resolution's "all" and "close-up"
+    rows, and the size bins that hold it back."""
+    short: list[str] = []
+    for key, row in cells.items():
+        res, b = key.split("|")
+        if res == "every" or b not in ("all", "close-up"):
+            continue
+        for what in ("recall", "precision"):
+            if row[what] is not None and row[what] < TARGET:
+                short.append(f"{res} {b} {what} {row[what]:.3f}")
+    if not short:
+        return f"**Target met**: recall and precision >= {TARGET} at every resolution and for close-ups."
+    sizes = {k.split("|")[1]: r for k, r in cells.items() if k.startswith("every|")}
+    low = {b: r["recall"] for b, r in sizes.items() if b[0].isdigit() and (r["recall"] or 1) < TARGET}
+    bins = [f"{b} px {recall:.3f}" for b, recall in low.items()]
+    return (f"**Target missed** (recall and precision >= {TARGET} at every resolution and for close-ups): "
+            + "; ".join(short) + "." + (f" Recall over every resolution by face width: {', '.join(bins)}."
+                                        if bins else ""))  # fmt: skip
+
+
 def markdown(result: dict) -> str:
     """The detector.md section: one row per resolution and size bin, close-ups, and the 12 MP cost."""
     lines = [SECTION, "", result["about"], ""]
@@ -518,6 +544,7 @@ def markdown(result: dict) -> str:
                   f"{c['photos']} photos x {c['runs_each']} runs: decode {c['decode_ms_p50']:.0f} ms "
                   "(at 1/2 by libjpeg: "
                   f"{c['decode_half_ms_p50']:.0f} ms), detection {c['detect_ms_p50']:.0f} ms."]  # fmt: skip
+    lines += ["", verdict(result["cells"])]
     if result.get("reading"):
         lines += ["", result["reading"]]
     lines += ["", f"Made by `{result['command']}` in {result['minutes']} min.", ""]

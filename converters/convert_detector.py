@@ -168,7 +168,7 @@ def card_for(
             layout="NHWC" if path.suffix == ".tflite" else "NCHW",
             alignment=alignment,
         ),
-        licence=RESEARCH_ONLY,
+        licence=training.get("licence", RESEARCH_ONLY),
         training=training,
         ops=tuple(onnx_ops(path) if path.suffix == ".onnx" else tflite_ops(path)),
     )
@@ -378,6 +378,18 @@ def backdrops_line(config: dict) -> str:
     return BACKDROPS if config.get("backgrounds") and config.get("real_background", 0) > 0 else ""
 
 
+def detector_licence(config: dict) -> str:
+    """The card's licence line: the face sets' research-only terms, and the backdrops' when training drew
+    them."""
+    if not backdrops_line(config):
+        return RESEARCH_ONLY
+    return RESEARCH_ONLY.replace(
+        "; do not deploy",
+        "; backdrops from the Intel Image Classification scenes, no licence stated for "
+        "the images: research use only; do not deploy",
+    )
+
+
 def detector_training(args: argparse.Namespace, meta: dict) -> dict:
     """The `training` section of the detector's cards (detection settings are added once chosen)."""
     return {
@@ -385,7 +397,7 @@ def detector_training(args: argparse.Namespace, meta: dict) -> dict:
         "spec": meta["spec"],
         "data": "dlib-teacher pseudo-labels on celeba_wild + utkface (composed canvases); never LFW"
         + backdrops_line(meta.get("config", {})),
-        "licence": RESEARCH_ONLY,
+        "licence": detector_licence(meta.get("config", {})),
         "train_photos": meta.get("train_photos"),
         "steps": meta.get("steps"),
         "intended_use": "mobile verification: one or a few faces of 40 px and up; not crowds or tiny faces",

@@ -26,9 +26,11 @@ def test_pyramid_levels_cover_every_face_from_min_face_to_the_short_side(shape) 
 
 
 def test_small_photos_are_one_level_never_enlarged() -> None:
-    assert pyramid_scales(192, 192, Pyramid()) == [pytest.approx(100 / 192)]
+    # up to face_hi / face_lo times min_face (125 px) one level holds every face size
+    assert pyramid_scales(120, 120, Pyramid()) == [pytest.approx(100 / 120)]
+    assert pyramid_scales(192, 192, Pyramid()) == [pytest.approx(100 / 192), pytest.approx(0.8)]
     assert pyramid_scales(60, 80, Pyramid()) == [1.0]
-    # a 12 MP photo: about a quarter of its pixels at the finest level is what 40 px faces cost
+    # a 12 MP photo: 64 % of its pixels at the finest level is what 40 px faces cost
     assert len(pyramid_scales(3024, 4032, Pyramid())) == 4
 
 
@@ -195,3 +197,18 @@ def test_the_issues_photos_are_found(shared_data, size, face_px) -> None:
     faces = FaceDetector().detect(photo)
     assert len(faces) == 1
     assert rs.iou_matrix(np.array([faces[0].box]), box[None])[0, 0] >= 0.5
+
+
+def test_the_verdict_is_computed_from_the_table() -> None:
+    rs = _realsize()
+
+    def row(recall: float, precision: float) -> dict:
+        return {"faces": 10, "recall": recall, "detections": 10, "precision": precision}
+
+    cells = {"640x480|40-64": row(0.5, 1.0), "640x480|all": row(0.98, 0.99), "640x480|close-up": row(1, 1),
+             "every|40-64": row(0.5, 1.0), "every|all": row(0.98, 0.99)}  # fmt: skip
+    assert rs.verdict(cells).startswith("**Target met**")
+    cells["640x480|all"] = row(0.9, 0.99)
+    text = rs.verdict(cells)
+    assert text.startswith("**Target missed**") and "640x480 all recall 0.900" in text
+    assert "40-64 px 0.500" in text

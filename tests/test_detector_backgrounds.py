@@ -99,7 +99,9 @@ def test_mining_keeps_each_false_detection_with_context(mirror: Path, tmp_path: 
 
     extract(mirror, tmp_path / "bg")
     summary = mine(_FiresOnce(), BackgroundPool(tmp_path / "bg"), 2, tmp_path / "hard", show=False)
-    assert summary == {"frames": 4, "crops": 4, "per_frame": 1.0}
+    assert summary == {"frames": 4, "crops": 4, "per_frame": 1.0, "dropped_as_faces": 0}
+    never = mine(_FiresOnce(), BackgroundPool(tmp_path / "bg"), 2, tmp_path / "none", is_face=lambda c: True)
+    assert (never["crops"], never["dropped_as_faces"]) == (0, 4)
     index = json.loads((tmp_path / "hard" / "index.json").read_text())
     assert [c["score"] for c in index["crops"]] == [0.7] * 4
     crop = cv2.imread(str(tmp_path / "hard" / index["crops"][0]["file"]))

@@ -41,13 +41,13 @@ def _jpeg(rgb: np.ndarray, exif_rotate: bool = False) -> bytes:
     return data[:2] + b"\xff\xe1" + (len(app1) + 2).to_bytes(2, "big") + app1 + data[2:]
 
 
-def test_passes_read_a_12mp_photo_at_a_quarter_first_and_a_half_for_small_faces() -> None:
-    passes = plan_passes(4032, 3024, Pyramid())
-    assert [(p.reduction, p.min_face) for p in passes] == [(4, 80.0), (2, 40.0)]
-    assert passes[0].max_face is None and passes[1].max_face == pytest.approx(120.0)
-    assert [p.reduction for p in plan_passes(1920, 1080, Pyramid())] == [2]
-    assert [p.reduction for p in plan_passes(1280, 720, Pyramid())] == [2]
-    assert [p.reduction for p in plan_passes(6000, 4000, Pyramid())] == [4, 2]
+def test_passes_read_a_12mp_photo_at_a_quarter_first_and_finer_only_for_smaller_faces() -> None:
+    passes = plan_passes(4032, 3024, Pyramid())  # a 40 px face needs face_lo (32) px: the full-size decode
+    assert [(p.reduction, p.min_face) for p in passes] == [(4, 128.0), (2, 64.0), (1, 40.0)]
+    assert [p.max_face for p in passes] == [None, pytest.approx(192.0), pytest.approx(96.0)]
+    assert [p.reduction for p in plan_passes(1920, 1080, Pyramid())] == [2, 1]
+    assert [p.reduction for p in plan_passes(1280, 720, Pyramid())] == [2, 1]
+    assert [p.reduction for p in plan_passes(6000, 4000, Pyramid())] == [4, 2, 1]
     assert [p.reduction for p in plan_passes(640, 480, Pyramid())] == [1]
 
 

@@ -34,6 +34,7 @@ from pruning.detector.model import (
     DetectorSpec,
     TinyFaceDetector,
     count_params,
+    load_detector,
     save_detector,
 )
 from pruning.loop import CheckpointSaver, EpochBatches, LoopConfig, train_loop, warmup_cosine
@@ -62,6 +63,7 @@ class DetTrainConfig:
     workers: int = 1
     threads: int = 1
     seed: int = 0
+    init: str = ""  # weights stem to start from (fine-tuning, e.g. with --hard-negatives); "" for scratch
     checkpoint_minutes: float = 10.0
     max_steps: int | None = None
 
@@ -220,7 +222,7 @@ def train(cfg: DetTrainConfig, resume: bool = False, show_progress: bool = True)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    model = TinyFaceDetector(DetectorSpec.from_text(cfg.spec))
+    model = load_detector(cfg.init) if cfg.init else TinyFaceDetector(DetectorSpec.from_text(cfg.spec))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     photos = load_photos(Path(cfg.labels), "train")
     batches = canvas_batches(ComposedCanvases(photos, cfg), cfg)
