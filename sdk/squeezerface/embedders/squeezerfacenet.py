@@ -86,7 +86,10 @@ class SqueezerFaceNetEmbedder(FaceEmbedder):
         from squeezerface.verify import FaceVerifier
 
         self.locator = make_locator(locator, threads)
-        self.verifier = FaceVerifier(model, self.locator, threads, quality=None)
+        # our detector itself, not its locator wrapper: the verifier then searches a photo exactly as
+        # `verify` does (level by level, stopping once the subject is settled), so both pick the same face
+        detector = self.locator.detector if isinstance(self.locator, DetectorLocator) else self.locator
+        self.verifier = FaceVerifier(model, detector, threads, quality=None)
         self.model = self.verifier.embedder
         self.version = f"{self.model.card.version}+{self.model.card.sha256[:12]}"
         self.embedding_size = self.model.embedding_size
