@@ -46,7 +46,7 @@ def crop_around(image: np.ndarray, box: np.ndarray, context: float = CONTEXT) ->
 
 
 def sees_face(yunet: Path | None) -> Callable[[np.ndarray], bool]:
-    """A liberal face check of a crop by two detectors that never train ours: the dlib teacher's HOG (the
+    """A liberal face check of a crop by two detectors other than ours: the dlib teacher's HOG (the
     crop enlarged to each of CHECK_SIDES, any detection scoring >= HOG_SCORE, below dlib's own 0), and,
     when its file is given, OpenCV's YuNet (a CNN that also finds blurred faces; score >= YUNET_SCORE).
     Dropping a few non-faces costs little; keeping a face as a negative teaches the detector to miss it."""
