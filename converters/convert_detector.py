@@ -204,40 +204,28 @@ def choose_threshold(
 FRAME_SWEEP = (0.5, 0.6, 0.7, 0.8, 0.9)
 
 
-def frames_precision(detector: FaceDetector, decoded: list[tuple[np.ndarray, dict]]) -> dict:
-    """Recall and precision of `detector` (the runtime's pyramid) over decoded tuning frames."""
-    truths = found = detections = correct = 0
-    for image, frame in decoded:
-        boxes = np.array([f["box"] for f in frame["faces"]], np.float32).reshape(-1, 4)
-        lms = np.array([f["landmarks"] for f in frame["faces"]], np.float32).reshape(-1, 5, 2)
-        result = match_image(detector.detect(image), boxes, lms)
-        truths += result.truths
-        found += int(result.matched.sum())
-        detections += len(result.scores)
-        correct += int(result.matched.sum())
-    return {
-        "frames": len(decoded),
-        "faces": truths,
-        "recall": round(found / max(truths, 1), 4),
-        "detections": detections,
-        "precision": round(correct / max(detections, 1), 4),
-    }
-
-
 def choose_threshold_on_frames(detector: Path, frames: Path) -> tuple[float, list[dict]]:
     """The lowest threshold of FRAME_SWEEP whose precision reaches TARGET_PRECISION on tuning frames
     (`benchmarks/realsize.py build --split train`: training faces at camera and photo sizes on training
     backdrops), detected as the runtime does (image pyramid, int8 file). Photos the size of the training
     crops hold no background to fire on; these frames hold as much as an app's photos do. Each threshold
-    is a run of its own: a lower one also changes which boxes the pyramid's merge keeps."""
+    is a run of its own (a lower one also changes which boxes the pyramid's merge keeps); each frame is
+    decoded once for all of them, and not kept (a 12 MP frame is 36 MB decoded)."""
     truth = json.loads((frames / "truth.json").read_text())
     if truth["summary"].get("split") != "train":
         raise SystemExit(f"{frames} is not a training-split build: never tune on the benchmark's frames")
-    decoded = [(load_image(frames / f["file"]), f) for f in truth["frames"]]
-    rows = []
-    for score in FRAME_SWEEP:
-        det = FaceDetector(detector, score_threshold=score, nms_iou=NMS_IOU, refiner=None).prepare(1)
-        rows.append({"score_threshold": score, **frames_precision(det, decoded)})
+    detectors = {
+        score: FaceDetector(detector, score_threshold=score, nms_iou=NMS_IOU, refiner=None).prepare(1)
+        for score in FRAME_SWEEP
+    }
+    results: dict[float, list[ImageResult]] = {score: [] for score in FRAME_SWEEP}
+    for frame in truth["frames"]:
+        image = load_image(frames / frame["file"])
+        boxes = np.array([f["box"] for f in frame["faces"]], np.float32).reshape(-1, 4)
+        lms = np.array([f["landmarks"] for f in frame["faces"]], np.float32).reshape(-1, 5, 2)
+        for score, det in detectors.items():
+            results[score].append(match_image(det.detect(image), boxes, lms))
+    rows = [pr_summary(results[score], (score,))[0] for score in FRAME_SWEEP]
     good = [r["score_threshold"] for r in rows if r["precision"] >= TARGET_PRECISION]
     return (min(good) if good else max(FRAME_SWEEP)), rows
 

@@ -117,3 +117,13 @@ def test_clutter_is_pasted_inside_the_canvas_without_labels() -> None:
     out = paste_clutter(canvas, crops, np.random.default_rng(0))
     assert out.shape == canvas.shape and (canvas == 0).all()  # a new array; the input untouched
     assert (out == 200).any()
+
+
+def test_the_threshold_is_never_tuned_on_the_benchmark_s_frames(tmp_path: Path) -> None:
+    import json
+
+    from converters.convert_detector import choose_threshold_on_frames
+
+    (tmp_path / "truth.json").write_text(json.dumps({"summary": {"split": "test"}, "frames": []}))
+    with pytest.raises(SystemExit, match="not a training-split build"):
+        choose_threshold_on_frames(tmp_path / "unused.onnx", tmp_path)

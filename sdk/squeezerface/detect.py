@@ -105,14 +105,13 @@ class Pyramid:
 
     The network finds faces of about `face_lo` to `face_hi` pixels in its input, whatever the input's size
     (its training canvases held faces of 16-150 px, but below ~32 px a face scores too close to the
-    backgrounds it learnt to reject: on the training-split real-size frames, faces of 40-64 px were found
-    at the chosen threshold 59 % of the time with `face_lo` 20 and 91 % with 32). A photo whose faces may
-    be `min_face` pixels up to its whole short side is therefore scaled so that `min_face` becomes
-    `face_lo` (the finest level, never enlarged), and so that the short side becomes `face_hi` (the
-    coarsest), with levels between spaced by at most `step` (< face_hi / face_lo, so neighbouring levels'
-    ranges overlap). The coarsest level gets a
-    border of `pad` times its longer side: a close-up's face then has background around it, as in training,
-    instead of running into the input's edge. The cost is dominated by the finest level: about
+    backgrounds it learnt to reject; 32 was chosen on the training-split real-size frames, never on the
+    benchmark). A photo whose faces may be `min_face` pixels up to its whole short side is therefore
+    scaled so that `min_face` becomes `face_lo` (the finest level, never enlarged), and so that the short
+    side becomes `face_hi` (the coarsest), with levels between spaced by at most `step` (< face_hi /
+    face_lo, so neighbouring levels' ranges overlap). The coarsest level gets a border of `pad` times its
+    longer side: a close-up's face then has background around it, as in training, instead of running into
+    the input's edge. The cost is dominated by the finest level: about
     (face_lo / min_face)^2 of the photo's pixels."""
 
     min_face: float = 40.0
