@@ -40,7 +40,7 @@ from pruning.evaluate import AlignedPairs, aligned_lfw
 from pruning.model import count_mflops
 from squeezerface._progress import progress
 from squeezerface.align import align_face
-from squeezerface.detect import FaceDetector, letterbox
+from squeezerface.detect import FaceDetector, Pyramid, letterbox
 from squeezerface.embed import FaceEmbeddingModel
 from squeezerface.embedders.base import Fallback, select_face
 from squeezerface.embedders.squeezerfacenet import template_face
@@ -647,7 +647,8 @@ def threshold_rule(args: argparse.Namespace) -> str:
         return f"lowest threshold with precision >= {TARGET_PRECISION} on 400 training-split photos"
     return (
         f"lowest threshold with precision >= {TARGET_PRECISION} on the training-split real-size frames in "
-        f"{args.frames} (int8 ONNX, image pyramid)"
+        f"{args.frames} (int8 ONNX, image pyramid: faces from {Pyramid().min_face:g} px searched at "
+        f"{Pyramid().face_lo:g} px and up)"
     )
 
 

@@ -9,7 +9,16 @@ import itertools
 import numpy as np
 import pytest
 
-from squeezerface.detect import Pyramid, merge, priors, pyramid_scales, tiles
+from squeezerface.detect import (
+    MAX_INPUT_PIXELS,
+    Pyramid,
+    merge,
+    priors,
+    pyramid_scales,
+    spans,
+    strip_rows,
+    tiles,
+)
 
 
 @pytest.mark.parametrize("shape", [(480, 640), (720, 1280), (1080, 1920), (3024, 4032), (4032, 3024)])
@@ -20,18 +29,28 @@ def test_pyramid_levels_cover_every_face_from_min_face_to_the_short_side(shape) 
     assert scales[0] * min(shape) == pytest.approx(p.face_hi)  # the whole short side at the coarsest
     ratios = [b / a for a, b in itertools.pairwise(scales)]
     assert all(r <= p.step + 1e-9 for r in ratios)  # neighbouring levels' face ranges overlap
-    covered = [(p.face_lo / s, p.face_hi / s) for s in scales]
+    covered = [(p.face_lo / s, p.face_top / s) for s in scales]
     for width in np.geomspace(p.min_face, min(shape), 50):
         assert any(lo <= width * (1 + 1e-9) and width <= hi * (1 + 1e-9) for lo, hi in covered)
 
 
-def test_small_photos_are_one_level_never_enlarged() -> None:
-    # up to face_hi / face_lo times min_face (125 px) one level holds every face size
-    assert pyramid_scales(120, 120, Pyramid()) == [pytest.approx(100 / 120)]
-    assert pyramid_scales(192, 192, Pyramid()) == [pytest.approx(100 / 192), pytest.approx(0.8)]
-    assert pyramid_scales(60, 80, Pyramid()) == [1.0]
-    # a 12 MP photo: 64 % of its pixels at the finest level is what 40 px faces cost
-    assert len(pyramid_scales(3024, 4032, Pyramid())) == 4
+def test_the_finest_level_enlarges_when_the_network_needs_faces_larger_than_min_face() -> None:
+    p = Pyramid()
+    assert p.face_lo > p.min_face  # 40 px faces are searched at face_lo (56) px
+    assert pyramid_scales(120, 120, p) == [pytest.approx(100 / 120), pytest.approx(p.face_lo / p.min_face)]
+    assert pyramid_scales(60, 80, p) == [1.0, pytest.approx(1.4)]
+    # where face_lo is at most min_face, a small photo is one level and never enlarged
+    low = Pyramid(face_lo=32.0)
+    assert pyramid_scales(120, 120, low) == [pytest.approx(100 / 120)]
+    assert pyramid_scales(192, 192, low) == [pytest.approx(100 / 192), pytest.approx(0.8)]
+    assert pyramid_scales(60, 80, low) == [1.0]
+    # a 12 MP photo searched whole: from the short side at 100 px to 40 px faces at 56, steps <= 3
+    assert len(pyramid_scales(3024, 4032, p)) == 5
+
+
+def test_face_top_is_where_a_level_must_still_find_a_face() -> None:
+    assert Pyramid().face_top == pytest.approx(168.0)  # face_lo * step: a face first at 56 px is under 168
+    assert Pyramid(face_lo=32.0).face_top == pytest.approx(100.0)  # face_hi: the whole short side
 
 
 def test_tiles_cover_the_image_and_hold_any_face_up_to_the_overlap() -> None:
@@ -48,6 +67,18 @@ def test_tiles_cover_the_image_and_hold_any_face_up_to_the_overlap() -> None:
         bx, by = int(rng.integers(0, w - s + 1)), int(rng.integers(0, h - s + 1))
         assert any(x <= bx and bx + s <= x + size and y <= by and by + s <= y + size for y, x in corners)
     assert tiles(100, 150, 320, 120) == [(0, 0)]
+
+
+def test_a_level_over_the_pixel_budget_runs_in_strips_that_hold_any_face_whole() -> None:
+    face = int(1.2 * Pyramid().face_top)
+    height, width = 4256, 5664  # a 12 MP photo's finest level, enlarged 1.4x and rounded up to 32
+    rows = strip_rows(height, width, face)
+    assert rows % 32 == 0 and face < rows < height and rows * width <= MAX_INPUT_PIXELS
+    starts = spans(height, rows, face)
+    assert starts[0] == 0 and starts[-1] + rows == height
+    assert all(b - a <= rows - face for a, b in itertools.pairwise(starts))  # neighbours share >= face rows
+    assert strip_rows(480, 640, face) == 480  # a camera frame's level is one input
+    assert strip_rows(4000, 20000, face) == -(-(face + 1) // 32) * 32  # never thinner than a face
 
 
 def test_merge_drops_a_second_scale_and_face_parts_but_keeps_separate_faces() -> None:
@@ -194,6 +225,30 @@ def test_the_issues_photos_are_found(shared_data, size, face_px) -> None:
     box, _, _ = rs.place(photo, src, face_px, (0.7 * width, 0.4 * height), 0.0)
     before = FaceDetector(pyramid=None).detect(photo)  # one look at 160, one retry at 320
     assert not any(rs.iou_matrix(np.array([f.box]), box[None])[0, 0] >= 0.5 for f in before)
+    faces = FaceDetector().detect(photo)
+    assert len(faces) == 1
+    assert rs.iou_matrix(np.array([faces[0].box]), box[None])[0, 0] >= 0.5
+
+
+@pytest.mark.data
+def test_a_small_face_where_a_12mp_photos_strips_meet_is_found(shared_data) -> None:
+    """A 48 px face in a 12 MP photo, across the rows that the first two strips of the finest level (1.4x,
+    over MAX_INPUT_PIXELS) share: found once, by a strip that holds it whole."""
+    rs = _realsize()
+    from squeezerface.detect import FaceDetector
+
+    image, face = _held_out_face(shared_data)
+    src = rs.cut_source(image, np.array(face.box, np.float32), face.landmarks, "held-out")
+    width, height = 4032, 3024
+    photo = np.empty((height, width, 3), np.uint8)
+    photo[:] = np.linspace(60, 170, width, dtype=np.uint8)[None, :, None]
+    p = Pyramid()
+    scale = p.face_lo / p.min_face
+    hh, ww = (-(-round(n * scale) // 32) * 32 for n in (height, width))
+    rows = strip_rows(hh, ww, int(1.2 * p.face_top))
+    second = spans(hh, rows, int(1.2 * p.face_top))[1]
+    y = (second + rows) / 2 / scale  # the middle of the shared band, in the photo's pixels
+    box, _, _ = rs.place(photo, src, 48, (0.3 * width, y), 0.0)
     faces = FaceDetector().detect(photo)
     assert len(faces) == 1
     assert rs.iou_matrix(np.array([faces[0].box]), box[None])[0, 0] >= 0.5

@@ -42,9 +42,9 @@ def _jpeg(rgb: np.ndarray, exif_rotate: bool = False) -> bytes:
 
 
 def test_passes_read_a_12mp_photo_at_a_quarter_first_and_finer_only_for_smaller_faces() -> None:
-    passes = plan_passes(4032, 3024, Pyramid())  # a 40 px face needs face_lo (32) px: the full-size decode
-    assert [(p.reduction, p.min_face) for p in passes] == [(4, 128.0), (2, 64.0), (1, 40.0)]
-    assert [p.max_face for p in passes] == [None, pytest.approx(192.0), pytest.approx(96.0)]
+    passes = plan_passes(4032, 3024, Pyramid())  # a 40 px face needs face_lo (56) px: the full-size decode
+    assert [(p.reduction, p.min_face) for p in passes] == [(4, 224.0), (2, 112.0), (1, 40.0)]
+    assert [p.max_face for p in passes] == [None, pytest.approx(336.0), pytest.approx(168.0)]
     assert [p.reduction for p in plan_passes(1920, 1080, Pyramid())] == [2, 1]
     assert [p.reduction for p in plan_passes(1280, 720, Pyramid())] == [2, 1]
     assert [p.reduction for p in plan_passes(6000, 4000, Pyramid())] == [4, 2, 1]
@@ -57,15 +57,26 @@ def test_levels_run_coarsest_first_and_cover_every_face_size_from_40_px() -> Non
         reaches = [lv.reach for lv in levels]
         assert reaches == sorted(reaches, reverse=True)  # coarsest first
         assert levels[0].pad and not any(lv.pad for lv in levels[1:])  # only the whole-photo level
-        smallest = min(Pyramid().face_lo * lv.reduction / lv.scale for lv in levels)
-        assert smallest <= 40.0 + 1e-6  # the issue's 40 px faces stay in reach
+        smallest = [lv.smallest for lv in levels]
+        assert smallest == sorted(smallest, reverse=True)  # what the search so far is trusted for shrinks
+        assert all(lv.smallest == pytest.approx(Pyramid().face_lo * lv.reduction / lv.scale) for lv in levels)
+        assert smallest[-1] <= 40.0 + 1e-6  # the issue's 40 px faces stay in reach
         for a, b in itertools.pairwise(levels):  # neighbouring levels' face ranges overlap
             assert Pyramid().face_lo * a.reduction / a.scale <= b.reach
 
 
+def test_the_photo_path_looks_at_full_size_before_the_enlarged_level() -> None:
+    levels = plan_levels(640, 480, Pyramid())
+    assert [round(lv.scale, 3) for lv in levels] == [0.208, 0.54, 1.0, 1.4]
+    assert levels[2].smallest == pytest.approx(Pyramid().face_lo)  # an 85 px subject settles there
+    lv = plan_levels(640, 480, Pyramid(face_lo=32.0))  # nothing enlarged: nothing added
+    assert [round(v.scale, 3) for v in lv] == [0.208, 0.408, 0.8]
+
+
 def test_pyramid_scales_stop_at_max_face() -> None:
-    assert pyramid_scales(756, 1008, Pyramid(min_face=20.0), max_face=60.0) == [1.0]
-    assert len(pyramid_scales(756, 1008, Pyramid(min_face=20.0))) > 1
+    # a pass at 1/4 of a 12 MP photo: its faces from 56 px (face_lo) up to 60 px are one level
+    assert pyramid_scales(756, 1008, Pyramid(min_face=56.0), max_face=60.0) == [1.0]
+    assert len(pyramid_scales(756, 1008, Pyramid(min_face=56.0))) > 1
 
 
 def test_the_subject_is_settled_only_when_no_finer_face_can_change_the_pick() -> None:

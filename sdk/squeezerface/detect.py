@@ -103,30 +103,36 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
 class Pyramid:
     """How a photo of any size is searched: at several scales, each run on the whole scaled photo.
 
-    The network finds faces of about `face_lo` to `face_hi` pixels in its input, whatever the input's size
-    (its training canvases held faces of 16-150 px, but below ~32 px a face scores too close to the
-    backgrounds it learnt to reject; 32 was chosen on the training-split real-size frames, never on the
-    benchmark). A photo whose faces may be `min_face` pixels up to its whole short side is therefore
-    scaled so that `min_face` becomes `face_lo` (the finest level, never enlarged), and so that the short
-    side becomes `face_hi` (the coarsest), with levels between spaced by at most `step` (< face_hi /
-    face_lo, so neighbouring levels' ranges overlap). The coarsest level gets a border of `pad` times its
-    longer side: a close-up's face then has background around it, as in training, instead of running into
-    the input's edge. The cost is dominated by the finest level: about
+    The network is trusted for faces from `face_lo` pixels in its input, whatever the input's size: its
+    training canvases held faces of 16-150 px, but smaller faces score too close to the backgrounds it
+    learnt to reject. `face_lo` was chosen on the training-split real-size frames (`benchmarks/realsize.py
+    eval --out runs/realsize-train --face-lo N`, benchmarks/RUNS.md), never on the benchmark. A photo whose
+    faces may be `min_face` pixels up to its whole short side is therefore scaled so that `min_face`
+    becomes `face_lo` (the finest level: enlarged when `face_lo` > `min_face`) and so that the short side
+    becomes `face_hi` (the coarsest), with levels between spaced by at most `step`. Every face then lies
+    in some level at `face_lo` up to `face_top` pixels (`face_top`: see there). The coarsest level gets a
+    border of `pad` times its short side: a close-up's face then has background around it, as in
+    training, instead of running into the input's edge. The cost is dominated by the finest level: about
     (face_lo / min_face)^2 of the photo's pixels."""
 
     min_face: float = 40.0
-    face_lo: float = 32.0
+    face_lo: float = 56.0
     face_hi: float = 100.0
     step: float = 3.0
     pad: float = 0.15
 
+    @property
+    def face_top(self) -> float:
+        """The widest face (pixels in a level) the search relies on a level to report: a face first
+        reaches `face_lo` in some level and is then under `face_lo * step` there, or it is at most the
+        whole short side, `face_hi`, at the coarsest."""
+        return max(self.face_hi, self.face_lo * self.step)
 
-def pyramid_scales(
-    height: int, width: int, pyramid: Pyramid, max_face: float | None = None
-) -> list[float]:
+
+def pyramid_scales(height: int, width: int, pyramid: Pyramid, max_face: float | None = None) -> list[float]:
     """Scales (coarsest first) at which a `height` x `width` photo is searched (see `Pyramid`) for faces
     from `pyramid.min_face` up to `max_face` pixels (None: up to its whole short side)."""
-    finest = min(1.0, pyramid.face_lo / pyramid.min_face)
+    finest = pyramid.face_lo / pyramid.min_face
     largest = min(height, width) if max_face is None else min(height, width, max_face)
     coarsest = min(1.0, pyramid.face_hi / largest)
     if coarsest >= finest:  # one level holds every face size from min_face to the whole photo
@@ -144,7 +150,8 @@ second decode would cost more than the coarser first one saved."""
 PASS_OVERLAP = 1.5
 """A finer pass looks for faces up to this many times the smallest face the pass before it could see."""
 REACH_MARGIN = 1.25
-"""A level is taken to report faces up to this many times its nominal `face_hi` (boxes overshoot)."""
+"""A face counts as larger than any a finer level can add when it is this many times wider than the
+narrowest face the levels so far are trusted to find (`Level.smallest`): boxes differ between levels."""
 
 
 @dataclass(frozen=True)
@@ -161,8 +168,9 @@ def plan_passes(width: int, height: int, pyramid: Pyramid) -> list[SearchPass]:
     """The passes, coarsest first, that search a `width` x `height` photo for faces from
     `pyramid.min_face` px up: the first at the coarsest decode (at most 1/4) whose short side is >=
     FIRST_SHORT_SIDE (a 12 MP photo at 1/4, a 720p frame at 1/2), for every face it can hold (>= face_lo
-    px in it), then each finer decode for the smaller faces only, down to the decode in which `min_face`
-    is `face_lo` px. Pure."""
+    px in it), then each finer decode for the smaller faces only, down to the coarsest decode in which
+    `min_face` is still `face_lo` px (the full-size one, its finest level enlarged, when `min_face` is
+    under `face_lo`). Pure."""
     short = min(width, height)
     first = max([r for r in REDUCTIONS if short / r >= FIRST_SHORT_SIDE and r <= MAX_FIRST], default=1)
     finest = min(first, max([r for r in REDUCTIONS if pyramid.min_face / r >= pyramid.face_lo], default=1))
@@ -178,31 +186,42 @@ def plan_passes(width: int, height: int, pyramid: Pyramid) -> list[SearchPass]:
 @dataclass(frozen=True)
 class Level:
     """One network look: the photo decoded at 1/`reduction`, scaled by `scale`, bordered for close-ups
-    when `pad`; `reach` is the widest face (full-size pixels) it can report: `face_hi` in the level."""
+    when `pad`; `reach` is the widest face (full-size pixels) it can report, `face_top` in the level, and
+    `smallest` the narrowest it is trusted to find, `face_lo` in the level."""
 
     reduction: int
     scale: float
     pad: bool
     reach: float
+    smallest: float = 0.0
 
 
 def plan_levels(width: int, height: int, pyramid: Pyramid) -> list[Level]:
-    """Every level of every pass (`plan_passes`), coarsest first. Pure."""
+    """Every level of every pass (`plan_passes`), coarsest first. Pure.
+
+    Where a pass's finest level is enlarged (`face_lo` > its `min_face`), the photo at its own size is
+    searched just before it: that look costs (min_face / face_lo)^2 of the enlarged one and settles any
+    subject from REACH_MARGIN * face_lo px (a camera frame's 85 px face), so the enlarged level, the
+    dearest of all, runs only for photos whose largest face is smaller than that."""
     out = []
     for step in plan_passes(width, height, pyramid):
         r = step.reduction
         w, h = -(-width // r), -(-height // r)
         top = None if step.max_face is None else step.max_face / r
         scales = pyramid_scales(h, w, replace(pyramid, min_face=step.min_face / r), top)
+        if scales[-1] > 1.0 and (len(scales) == 1 or scales[-2] < 1.0):
+            scales.insert(len(scales) - 1, 1.0)
         for k, scale in enumerate(scales):
-            out.append(Level(r, scale, step.max_face is None and k == 0, pyramid.face_hi * r / scale))
+            pad = step.max_face is None and k == 0
+            out.append(Level(r, scale, pad, pyramid.face_top * r / scale, pyramid.face_lo * r / scale))
     return out
 
 
 def subject_settled(faces: list[Face], reach: float, margin: float) -> bool:
     """Whether the subject `choose_face` would pick ("largest" policy) among `faces` can no longer change
-    when a finer pass adds faces no wider than `reach`: the pick is larger than any of them, and scores
-    within `margin` of 1, so no better-scoring newcomer can push it out of the candidates."""
+    when finer levels add faces no wider than `reach` (those narrower than the levels searched so far
+    are trusted to find: `Level.smallest`): the pick is larger than any of them, and scores within
+    `margin` of 1, so no better-scoring newcomer can push it out of the candidates."""
     if not faces:
         return False
     best = max(f.score for f in faces)
@@ -210,18 +229,33 @@ def subject_settled(faces: list[Face], reach: float, margin: float) -> bool:
     return pick.score >= 1.0 - margin and pick.area >= (REACH_MARGIN * reach) ** 2
 
 
+def spans(n: int, size: int, overlap: int) -> list[int]:
+    """Starts of windows of `size` covering `n` pixels, evenly spread, neighbours sharing at least
+    `overlap` pixels, so that anything up to `overlap` pixels long lies whole inside one window."""
+    if n <= size:
+        return [0]
+    count = int(np.ceil((n - overlap) / max(size - overlap, 1)))
+    return [round(i * (n - size) / (count - 1)) for i in range(count)] if count > 1 else [0]
+
+
 def tiles(height: int, width: int, size: int, overlap: int) -> list[tuple[int, int]]:
     """Top-left corners of `size` x `size` tiles covering a `height` x `width` image, neighbours sharing at
     least `overlap` pixels, so that any face up to `overlap` pixels lies whole inside one tile. For inputs
     of a fixed size (a TFLite file); an image no larger than a tile is one tile at (0, 0)."""
+    return [(y, x) for y in spans(height, size, overlap) for x in spans(width, size, overlap)]
 
-    def starts(n: int) -> list[int]:
-        if n <= size:
-            return [0]
-        count = int(np.ceil((n - overlap) / max(size - overlap, 1)))
-        return [round(i * (n - size) / (count - 1)) for i in range(count)] if count > 1 else [0]
 
-    return [(y, x) for y in starts(height) for x in starts(width)]
+MAX_INPUT_PIXELS = 4_000_000
+"""A level of more pixels (the finest, enlarged level of a 12 MP photo: 24 MP) runs in horizontal strips
+of about this many pixels, so the network's working memory stays bounded whatever the photo's size."""
+
+
+def strip_rows(height: int, width: int, overlap: int) -> int:
+    """Rows per strip (a multiple of 32, at least `overlap` + 32) for a `height` x `width` input that
+    takes any size; `height` itself when the whole input is within MAX_INPUT_PIXELS."""
+    if height * width <= MAX_INPUT_PIXELS:
+        return height
+    return max(-(-(overlap + 1) // 32) * 32, MAX_INPUT_PIXELS // width // 32 * 32)
 
 
 def merge(
@@ -360,7 +394,7 @@ class FaceDetector:
     former single look instead: the photo letterboxed into one square input (how the converter measures
     each input size alone), and with `retry_larger` one more look at twice the size when nothing was
     found. A 160 input holds a whole 12 MP photo at 1/25 scale, where a 190 px face is 8 px: far below
-    the ~32 px the network needs (`Pyramid.face_lo`), which is why the pyramid is the default."""
+    the ~56 px the network is trusted for (`Pyramid.face_lo`), which is why the pyramid is the default."""
 
     def __init__(
         self,
@@ -453,7 +487,7 @@ class FaceDetector:
                 ", retry at twice the size" if self.retry_larger else ""
             )
         return (
-            f"image pyramid: faces from {p.min_face:g} px, {p.face_lo:g}-{p.face_hi:g} px per level, "
+            f"image pyramid: faces from {p.min_face:g} px, {p.face_lo:g}-{p.face_top:g} px per level, "
             f"step <= {p.step:g}, coarsest level padded by {p.pad:g}; merged with containment"
         )
 
@@ -470,8 +504,8 @@ class FaceDetector:
         self, photo: Photo, subject_margin: float | None = None, refine: bool = True
     ) -> list[Face]:
         """Faces in a `Photo`, best first, in its full-size coordinates, searched level by level from the
-        coarsest (`plan_levels`): a 12 MP JPEG is read at 1/4 first, at 1/2 only for faces under ~190 px
-        and at full size only for faces under ~100 px.
+        coarsest (`plan_levels`): a 12 MP JPEG is read at 1/4 first, at 1/2 only for faces under ~340 px
+        and at full size only for faces under ~170 px.
 
         With `subject_margin` (the "largest" policy's score margin), the search stops as soon as the
         subject is settled (`subject_settled`): the smaller faces the finer levels would add cannot change
@@ -501,7 +535,7 @@ class FaceDetector:
             found = Candidates.concat(parts)
             order = merge(found.boxes, found.scores, self.nms_iou)[:50]
             faces = to_faces(found, (photo.height, photo.width), order)
-            if i + 1 < len(levels) and subject_settled(faces, levels[i + 1].reach, subject_margin or 0.0):
+            if i + 1 < len(levels) and subject_settled(faces, level.smallest, subject_margin or 0.0):
                 break
         return [self.refine(photo, f) for f in faces] if refine else faces
 
@@ -527,19 +561,26 @@ class FaceDetector:
         return parts
 
     def _search_level(self, level: np.ndarray, scale: float, pad: int) -> Candidates:
-        """One pyramid level, bordered by `pad` pixels: in one input where the file takes any size (ONNX),
-        else in tiles of the larger of the fixed-size files (TFLite 320 rather than 160)."""
+        """One pyramid level, bordered by `pad` pixels: in one input where the file takes any size (ONNX;
+        in overlapping strips beyond MAX_INPUT_PIXELS), else in tiles of the larger of the fixed-size files
+        (TFLite 320 rather than 160)."""
         lh, lw = level.shape[:2]
+        face = int(1.2 * self.pyramid.face_top) if self.pyramid else 1 << 30
         if self._dynamic:
             hh, ww = (-(-(n + 2 * pad) // 32) * 32 for n in (lh, lw))
             canvas = np.zeros((hh, ww, 3), np.uint8)
             canvas[pad : pad + lh, pad : pad + lw] = level
-            return self._run(canvas, Letterbox(scale, float(pad), float(pad)), self.backend)
+            rows = strip_rows(hh, ww, face)
+            strips = [
+                (canvas[y : y + rows], Letterbox(scale, float(pad), float(pad - y)))
+                for y in spans(hh, rows, face)
+            ]
+            return Candidates.concat([self._run(strip, box, self.backend) for strip, box in strips])
         backend, size = self._retry if self._retry is not None else (self.backend, self.input_size)
         hh, ww = max(size, lh + 2 * pad), max(size, lw + 2 * pad)
         canvas = np.zeros((hh, ww, 3), np.uint8)
         canvas[pad : pad + lh, pad : pad + lw] = level
-        overlap = min(size // 2, int(1.2 * self.pyramid.face_hi)) if self.pyramid else size // 2
+        overlap = min(size // 2, face)
         parts = [
             self._run(
                 canvas[y : y + size, x : x + size], Letterbox(scale, float(pad - x), float(pad - y)), backend
