@@ -371,11 +371,9 @@ def detector_licence(config: dict) -> str:
     them."""
     if not backdrops_line(config):
         return RESEARCH_ONLY
-    return RESEARCH_ONLY.replace(
-        "; do not deploy",
-        "; backdrops from the Intel Image Classification scenes, no licence stated for "
-        "the images: research use only; do not deploy",
-    )
+    terms, deploy = RESEARCH_ONLY.rsplit("; ", 1)
+    backdrops = "backdrops from the Intel Image Classification scenes, no licence stated for the images"
+    return f"{terms}; {backdrops}: research use only; {deploy}"
 
 
 def detector_training(args: argparse.Namespace, meta: dict) -> dict:

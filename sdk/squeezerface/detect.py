@@ -564,30 +564,31 @@ class FaceDetector:
         """One pyramid level, bordered by `pad` pixels: in one input where the file takes any size (ONNX;
         in overlapping strips beyond MAX_INPUT_PIXELS), else in tiles of the larger of the fixed-size files
         (TFLite 320 rather than 160)."""
+        assert self.pyramid is not None  # levels exist only with a pyramid
+        face = int(1.2 * self.pyramid.face_top)  # any face a level reports lies whole in one window
         lh, lw = level.shape[:2]
-        face = int(1.2 * self.pyramid.face_top) if self.pyramid else 1 << 30
         if self._dynamic:
+            backend = self.backend
             hh, ww = (-(-(n + 2 * pad) // 32) * 32 for n in (lh, lw))
-            canvas = np.zeros((hh, ww, 3), np.uint8)
-            canvas[pad : pad + lh, pad : pad + lw] = level
-            rows = strip_rows(hh, ww, face)
-            strips = [
-                (canvas[y : y + rows], Letterbox(scale, float(pad), float(pad - y)))
-                for y in spans(hh, rows, face)
-            ]
-            return Candidates.concat([self._run(strip, box, self.backend) for strip, box in strips])
-        backend, size = self._retry if self._retry is not None else (self.backend, self.input_size)
-        hh, ww = max(size, lh + 2 * pad), max(size, lw + 2 * pad)
+            window = (strip_rows(hh, ww, face), ww)
+            corners = [(y, 0) for y in spans(hh, window[0], face)]
+        else:
+            backend, size = self._retry if self._retry is not None else (self.backend, self.input_size)
+            hh, ww = max(size, lh + 2 * pad), max(size, lw + 2 * pad)
+            window = (size, size)
+            corners = tiles(hh, ww, size, min(size // 2, face))
         canvas = np.zeros((hh, ww, 3), np.uint8)
         canvas[pad : pad + lh, pad : pad + lw] = level
-        overlap = min(size // 2, face)
-        parts = [
-            self._run(
-                canvas[y : y + size, x : x + size], Letterbox(scale, float(pad - x), float(pad - y)), backend
-            )
-            for y, x in tiles(hh, ww, size, overlap)
-        ]
-        return Candidates.concat(parts)
+        return Candidates.concat(
+            [
+                self._run(
+                    canvas[y : y + window[0], x : x + window[1]],
+                    Letterbox(scale, float(pad - x), float(pad - y)),
+                    backend,
+                )
+                for y, x in corners
+            ]
+        )
 
     def _run(self, canvas: np.ndarray, box: Letterbox, backend: Backend | None) -> Candidates:
         """The network on one prepared input (a multiple of 32 or the file's fixed size)."""
