@@ -18,7 +18,8 @@ from the seed. Only the code and the results are committed.
 `build --split train` makes the same kind of frames from the detector's *training* photos (their teacher
 labels in runs/detector/labels.json) on mosaics of its training backdrops (pruning/detector/backgrounds.py),
 never on the benchmark's samples: `converters.convert_detector --frames` chooses the score threshold on
-those, so the benchmark stays unseen.
+those, so the benchmark stays unseen. `--backdrops` and `--backdrop-grey` draw them from other folders (e.g.
+with rendered print, pruning/detector/printed.py) and turn a share grey.
 
     python benchmarks/realsize.py build --split train --out runs/realsize-train
 """
@@ -75,7 +76,8 @@ class BuildConfig:
     quality: int = 92
     split: str = "test"  # "train": training photos on training backdrops (threshold tuning)
     labels: Path = Path("runs/detector/labels.json")  # split "train": the teacher labels of the photos
-    backdrops: Path = Path("runs/detector/backgrounds")  # split "train": the training backdrops
+    backdrops: str = "runs/detector/backgrounds"  # split "train": backdrop folders, comma-separated
+    backdrop_grey: float = 0.0  # split "train": share of backdrop draws in greyscale
 
 
 def cut_source(image: np.ndarray, box: np.ndarray, lms: np.ndarray, path: str) -> SourceFace:
@@ -290,7 +292,9 @@ def build(cfg: BuildConfig, show_progress: bool = True) -> dict:
     if cfg.split == "train":
         from pruning.detector.backgrounds import BackgroundPool
 
-        return write_frames(cfg, training_sources(cfg), BackgroundPool(cfg.backdrops).mosaic, start)
+        return write_frames(
+            cfg, training_sources(cfg), BackgroundPool(cfg.backdrops, cfg.backdrop_grey).mosaic, start
+        )
     sources = held_out_sources(cfg, show_progress)
     backgrounds = load_backgrounds()
     return write_frames(
@@ -333,7 +337,11 @@ def write_frames(
         "minutes": round((time.monotonic() - start) / 60, 2),
     }
     summary["split"] = cfg.split
-    truth = {"summary": summary, "backgrounds": list(backgrounds) or str(cfg.backdrops), "frames": frames}
+    truth = {
+        "summary": summary,
+        "backgrounds": list(backgrounds) or cfg.backdrops.split(","),
+        "frames": frames,
+    }
     (cfg.out / "truth.json").write_text(json.dumps(truth))
     return summary
 
@@ -604,6 +612,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="build: test = the benchmark (held-out faces, scikit-image backgrounds); train = tuning frames "
         "(training faces on training backdrops) for convert_detector --frames",
     )
+    parser.add_argument(
+        "--backdrops",
+        default=BuildConfig.backdrops,
+        help="build --split train: backdrop folders, comma-separated (e.g. runs/detector/backgrounds,"
+        "runs/detector/printed with rendered print)",
+    )
+    parser.add_argument(
+        "--backdrop-grey", type=float, default=0.0, help="build --split train: share of backdrops drawn grey"
+    )
     parser.add_argument("--model", default=None, help="detector file (default: the shipped one)")
     parser.add_argument("--report", type=Path, default=None, help="e.g. benchmarks/results/detector")
     parser.add_argument("--limit", type=int, default=None, help="eval: first N frames, N/2 close-ups each")
@@ -618,7 +635,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     start = time.monotonic()
     if args.command == "build":
-        cfg = BuildConfig(out=args.out, data=args.data, seed=args.seed, split=args.split)
+        cfg = BuildConfig(
+            out=args.out, data=args.data, seed=args.seed, split=args.split, backdrops=args.backdrops,
+            backdrop_grey=args.backdrop_grey,
+        )  # fmt: skip
         print(json.dumps(build(cfg, not args.quiet)))
         return 0
     from squeezerface.detect import FaceDetector

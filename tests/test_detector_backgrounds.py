@@ -127,3 +127,26 @@ def test_the_threshold_is_never_tuned_on_the_benchmark_s_frames(tmp_path: Path) 
     (tmp_path / "truth.json").write_text(json.dumps({"summary": {"split": "test"}, "frames": []}))
     with pytest.raises(SystemExit, match="not a training-split build"):
         choose_threshold_on_frames(tmp_path / "unused.onnx", tmp_path)
+
+
+def test_a_grey_share_of_draws_is_grey_and_none_when_off(tmp_path: Path) -> None:
+    image = np.zeros((150, 150, 3), np.uint8)
+    image[..., 2] = 200  # pure red in BGR: any grey draw differs between channels no more
+    _scene_path = tmp_path / "bg" / "red.png"
+    _scene_path.parent.mkdir(parents=True)
+    cv2.imwrite(str(_scene_path), image)
+    draws = [BackgroundPool(tmp_path / "bg", grey=0.5).read(np.random.default_rng(s)) for s in range(40)]
+    grey = [bool(np.ptp(d.astype(int), axis=2).max() == 0) for d in draws]
+    assert 5 < sum(grey) < 35  # about half
+    assert all(d[0, 0].tolist() == [200, 0, 0] for d, g in zip(draws, grey, strict=True) if not g)
+    never = [BackgroundPool(tmp_path / "bg", grey=0.0).read(np.random.default_rng(s)) for s in range(10)]
+    assert all(d[0, 0].tolist() == [200, 0, 0] for d in never)
+
+
+def test_a_pool_draws_from_several_folders_given_as_one_comma_separated_string(tmp_path: Path) -> None:
+    _scene(tmp_path / "scenes" / "a.jpg", 40)
+    _scene(tmp_path / "print" / "b.jpg", 200)
+    both = BackgroundPool(f"{tmp_path / 'scenes'},{tmp_path / 'print'}")
+    assert sorted(p.name for p in both.paths) == ["a.jpg", "b.jpg"]
+    assert both.grey == 0.0  # colour unless asked: the recorded trainings drew no grey backdrops
+    assert len(BackgroundPool([tmp_path / "scenes"])) == 1

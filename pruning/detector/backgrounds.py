@@ -3,18 +3,20 @@
 A detector trained on synthetic textures alone fired on real backgrounds (fur, coffee, brick, gravel) with
 scores up to 0.85, and a pyramid shows it each photo at several scales, so every false look multiplies.
 Training canvases therefore sit on real photographs most of the time: scene photos (buildings, forest,
-glacier, mountain, sea) of the Intel Image Classification set, 150x150 each. Its "street" class is left out:
-people walk in it, and a face there, enlarged with its crop, would be taught as background. Never the
-scikit-image samples: the real-size benchmark (benchmarks/realsize.py) places its faces on those.
+glacier, mountain, sea) of the Intel Image Classification set, 150x150 each. Its "street" class is left
+out: people walk in it, and a face there, enlarged with its crop, would be taught as background. A fourth
+round (not shipped) and a second set of tuning frames added rendered pages of print
+(pruning/detector/printed.py) and grey draws. Never the scikit-image samples: the real-size benchmark
+(benchmarks/realsize.py) places its faces on those.
 
-Bring them in once (the search tool's `fetch` of github:luangtatipsy/intel-image-classification gives a
-git mirror), then:
+Bring them in once (the search tool's `fetch` of github:luangtatipsy/intel-image-classification gives a git
+mirror), then:
 
     python -m pruning.detector.backgrounds \
         --mirror /work/.mirror/luangtatipsy+intel-image-classification/repo --out runs/detector/backgrounds
 
-A canvas is drawn as one photo cropped and enlarged (its textures larger than they were shot) or as a
-2x2 mosaic of four photos (smaller), so the network sees real clutter across the scales a pyramid shows it.
+A canvas is drawn as one photo cropped and enlarged (its textures larger than they were shot) or as a 2x2
+mosaic of four photos (smaller), so the network sees real clutter across the scales a pyramid shows it.
 """
 
 from __future__ import annotations
@@ -35,23 +37,40 @@ LEFT_OUT = ("street",)
 SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-class BackgroundPool:
-    """Every image below a folder, drawn as training backdrops. Paths only are held (workers copy the
-    pool), each draw decodes what it uses."""
+TUNING_GREY = 0.2
+"""Share of backdrop draws turned grey where the tuning frames and later rounds ask for it. The scene photos
+are all in colour, but cameras see grey too (black-and-white prints, night and infrared modes, scans)."""
 
-    def __init__(self, root: Path | str) -> None:
-        self.paths = sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in SUFFIXES)
+
+def folders(roots: Path | str | Sequence[Path | str]) -> list[Path]:
+    """Backdrop folders from one path, a comma-separated string of them, or a sequence."""
+    if isinstance(roots, (str, Path)):
+        roots = [r for r in str(roots).split(",") if r]
+    return [Path(r) for r in roots]
+
+
+class BackgroundPool:
+    """Every image below one or more folders, drawn as training backdrops, a `grey` share of draws in
+    greyscale. Paths only are held (workers copy the pool), each draw decodes what it uses."""
+
+    def __init__(self, roots: Path | str | Sequence[Path | str], grey: float = 0.0) -> None:
+        self.grey = grey
+        self.paths = sorted(p for r in folders(roots) for p in r.rglob("*") if p.suffix.lower() in SUFFIXES)
         if not self.paths:
-            raise FileNotFoundError(f"no background images under {root}: see pruning/detector/backgrounds.py")
+            raise FileNotFoundError(
+                f"no background images under {roots}: see pruning/detector/backgrounds.py"
+            )
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def read(self, rng: np.random.Generator) -> np.ndarray:
-        """One of the images, drawn at random, as RGB."""
+        """One of the images, drawn at random, as RGB (grey in all three channels a `grey` share of draws)."""
         image = cv2.imread(str(self.paths[int(rng.integers(len(self.paths)))]), cv2.IMREAD_COLOR)
         if image is None:  # an unreadable file: a flat grey backdrop instead of a crash mid-epoch
             return np.full((64, 64, 3), 127, np.uint8)
+        if self.grey > 0 and rng.random() < self.grey:
+            return np.repeat(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)[:, :, None], 3, axis=2)
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
     def draw(self, size: int, rng: np.random.Generator) -> np.ndarray:

@@ -118,7 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--model", type=Path, required=True, help="detector file the runtime loads")
-    parser.add_argument("--backgrounds", type=Path, default=Path("runs/detector/backgrounds"))
+    parser.add_argument(
+        "--backgrounds", default="runs/detector/backgrounds", help="backdrop folders, comma-separated"
+    )
+    parser.add_argument("--grey", type=float, default=0.0, help="share of backdrop draws in greyscale")
     parser.add_argument("--out", type=Path, default=Path("runs/detector/hard"))
     parser.add_argument("--frames", type=int, default=300, help="mosaics per frame size")
     parser.add_argument("--score", type=float, default=0.3, help="lowest score kept")
@@ -136,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     cv2.setNumThreads(1)
     detector = FaceDetector(args.model, score_threshold=args.score, refiner=None).prepare(threads=1)
-    pool = BackgroundPool(args.backgrounds)
+    pool = BackgroundPool(args.backgrounds, args.grey)
     check = None if args.no_check else sees_face(args.yunet if args.yunet.is_file() else None)
     summary = mine(detector, pool, args.frames, args.out, args.seed, not args.quiet, check)
     print(json.dumps(summary))

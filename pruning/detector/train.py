@@ -56,7 +56,8 @@ class DetTrainConfig:
     lr: float = 4e-3
     weight_decay: float = 1e-4
     negative_share: float = 0.1
-    backgrounds: str = "runs/detector/backgrounds"  # "" for synthetic textures only
+    backgrounds: str = "runs/detector/backgrounds"  # comma-separated folders; "" for synthetic textures only
+    grey_backdrops: float = 0.0  # share of backdrop and hard-negative draws in greyscale
     real_background: float = 0.7  # share of canvases on a real scene photo
     hard_negatives: str = ""  # folder of mined false detections (pruning.detector.mine); "" for none
     hard_share: float = 0.5  # share of canvases with 1-3 of them pasted in
@@ -142,8 +143,9 @@ class ComposedCanvases(torch.utils.data.Dataset):
         self.cfg = cfg
         self.priors = grid(cfg.size)
         self.epoch = 0
-        self.backgrounds = BackgroundPool(cfg.backgrounds) if cfg.backgrounds else None
-        self.hard = BackgroundPool(cfg.hard_negatives) if cfg.hard_negatives else None
+        grey = cfg.grey_backdrops
+        self.backgrounds = BackgroundPool(cfg.backgrounds, grey) if cfg.backgrounds else None
+        self.hard = BackgroundPool(cfg.hard_negatives, grey) if cfg.hard_negatives else None
 
     def __len__(self) -> int:
         return self.cfg.samples_per_epoch

@@ -369,6 +369,46 @@ def faces_from_output(
     return faces
 
 
+CONFIRM_CONTEXT = 2.0
+"""A second look cuts a square this many times a face's longer side around it: the face then fills half of
+the network's input (80 px of 160), the scale it is most sure at, with its surroundings in view."""
+CONFIRM_IOU = 0.5
+
+
+def look_again(
+    image: np.ndarray, box: tuple[float, float, float, float], size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A `size` x `size` crop centred on `box`, CONFIRM_CONTEXT times its longer side wide (the photo's edge
+    pixels repeated where the square runs past it), and `box` in the crop's coordinates. Only the part
+    inside the photo is resized, so a face filling a 12 MP photo costs no full-size canvas."""
+    import cv2
+
+    x1, y1, x2, y2 = box
+    side = max(CONFIRM_CONTEXT * max(x2 - x1, y2 - y1), 1.0)
+    x0, y0 = (x1 + x2 - side) / 2, (y1 + y2 - side) / 2
+    k = size / side
+    h, w = image.shape[:2]
+    xa, ya = int(np.clip(np.floor(x0), 0, w - 1)), int(np.clip(np.floor(y0), 0, h - 1))
+    xb, yb = int(np.clip(np.ceil(x0 + side), xa + 1, w)), int(np.clip(np.ceil(y0 + side), ya + 1, h))
+    part = image[ya:yb, xa:xb]
+    pw, ph = max(1, round((xb - xa) * k)), max(1, round((yb - ya) * k))
+    small = cv2.resize(part, (pw, ph), interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR)
+    left, top = max(0, round((xa - x0) * k)), max(0, round((ya - y0) * k))
+    right, bottom = max(0, size - left - pw), max(0, size - top - ph)
+    crop = cv2.copyMakeBorder(small, top, bottom, left, right, cv2.BORDER_REPLICATE)[:size, :size]
+    expected = (np.array(box, np.float32) - np.array([x0, y0, x0, y0], np.float32)) * np.float32(k)
+    return np.ascontiguousarray(crop), expected
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two x1y1x2y2 boxes."""
+    iw = max(0.0, float(min(a[2], b[2]) - max(a[0], b[0])))
+    ih = max(0.0, float(min(a[3], b[3]) - max(a[1], b[1])))
+    inter = iw * ih
+    union = float((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])) - inter
+    return inter / union if union > 0 else 0.0
+
+
 FROM_CARD = "card"
 """`refiner=FROM_CARD`: the landmark refiner the detector's card names (beside the detector file)."""
 
@@ -386,6 +426,11 @@ class FaceDetector:
     detector's own points, about 0.2 ms faster per face and less exact). The card also says how many
     refinement passes to make (each re-cuts the crop with the previous pass's points). Thresholds default
     to the card's `detection` settings.
+
+    With `confirm` (the default) a face is reported only when the network finds it again, above the same
+    threshold, on a second look (`look_again`: the face at half the input, with its surroundings). A
+    texture, print or face part that fired at one scale of one level rarely does so twice, a face does: on
+    the tuning frames this took precision at threshold 0.6 from 0.945 to 0.994 with every face kept.
 
     Photos no larger than twice the input (320 px) keep the single look below: on LFW's 192 px photos the
     pyramid (one level at 0.52, padded) left 27 of 7,701 photos without a face, the single look 6.
@@ -407,6 +452,7 @@ class FaceDetector:
         refiner_passes: int | None = None,
         retry_larger: bool = True,
         pyramid: Pyramid | None = Pyramid(),
+        confirm: bool = True,
     ) -> None:
         self.path = model_path(str(model))
         self.card: ModelCard
@@ -425,6 +471,7 @@ class FaceDetector:
         )
         self.nms_iou = float(nms_iou if nms_iou is not None else settings.get("nms_iou", 0.4))
         self.retry_larger = retry_larger
+        self.confirm = confirm
         named = settings.get("retry_model")
         self._retry_path = self.path.parent / named if named else None
         self._retry_content: bytes | None = None
@@ -463,6 +510,11 @@ class FaceDetector:
         (and one more at twice the size when nothing was found)."""
         if self.pyramid is not None and max(image.shape[:2]) > 2 * self.input_size:
             return self.detect_pyramid(image)
+        faces = self._looks(image)
+        return self._confirmed(image, faces)
+
+    def _looks(self, image: np.ndarray) -> list[Face]:
+        """The single look at the input size, and one more at twice it when nothing was found."""
         faces = self.detect_at(image, self.input_size)
         if not faces and self.retry_larger and max(image.shape[:2]) > self.input_size:
             if self._dynamic:
@@ -483,13 +535,15 @@ class FaceDetector:
         """How `detect` searches a photo, for reports."""
         p = self.pyramid
         if p is None:
-            return f"one look at {self.input_size}" + (
+            text = f"one look at {self.input_size}" + (
                 ", retry at twice the size" if self.retry_larger else ""
             )
-        return (
-            f"image pyramid: faces from {p.min_face:g} px, {p.face_lo:g}-{p.face_top:g} px per level, "
-            f"step <= {p.step:g}, coarsest level padded by {p.pad:g}; merged with containment"
-        )
+        else:
+            text = (
+                f"image pyramid: faces from {p.min_face:g} px, {p.face_lo:g}-{p.face_top:g} px per level, "
+                f"step <= {p.step:g}, coarsest level padded by {p.pad:g}; merged with containment"
+            )
+        return text + ("; each face confirmed by a second look" if self.confirm else "")
 
     def detect_pyramid(self, image: np.ndarray) -> list[Face]:
         """The network's faces (unrefined) over the photo's pyramid levels (see `Pyramid`), merged."""
@@ -498,7 +552,28 @@ class FaceDetector:
         h, w = image.shape[:2]
         found = Candidates.concat(self._search_levels(image, pyramid_scales(h, w, self.pyramid), 1.0, True))
         order = merge(found.boxes, found.scores, self.nms_iou)[:50]
-        return to_faces(found, (h, w), order)
+        return self._confirmed(image, to_faces(found, (h, w), order))
+
+    def _confirmed(
+        self, image: np.ndarray, faces: list[Face], scale: float = 1.0, seen: dict | None = None
+    ) -> list[Face]:
+        """The `faces` (coordinates `1 / scale` times `image`'s) that a second look at `image` finds again
+        (see the class docstring); all of them without `confirm`. `seen` remembers boxes already looked
+        at, for a search that re-merges the same faces level after level."""
+        if not self.confirm:
+            return faces
+        seen = {} if seen is None else seen
+        kept = []
+        for face in faces:
+            key = tuple(round(v) for v in face.box)
+            if key not in seen:
+                box = tuple(v * scale for v in face.box)
+                crop, expected = look_again(image, box, self.input_size)  # type: ignore[arg-type]
+                again = self.detect_at(crop, self.input_size)
+                seen[key] = any(box_iou(np.asarray(f.box), expected) >= CONFIRM_IOU for f in again)
+            if seen[key]:
+                kept.append(face)
+        return kept
 
     def detect_photo(
         self, photo: Photo, subject_margin: float | None = None, refine: bool = True
@@ -523,6 +598,7 @@ class FaceDetector:
         levels = plan_levels(photo.width, photo.height, self.pyramid)
         parts: list[Candidates] = []
         faces: list[Face] = []
+        seen: dict = {}
         for i, level in enumerate(levels):
             image = photo.at(level.reduction)
             h, w = image.shape[:2]
@@ -534,7 +610,9 @@ class FaceDetector:
                 continue
             found = Candidates.concat(parts)
             order = merge(found.boxes, found.scores, self.nms_iou)[:50]
+            finest = photo.finest()
             faces = to_faces(found, (photo.height, photo.width), order)
+            faces = self._confirmed(photo.at(finest), faces, photo.scale_of(finest), seen)
             if i + 1 < len(levels) and subject_settled(faces, level.smallest, subject_margin or 0.0):
                 break
         return [self.refine(photo, f) for f in faces] if refine else faces
