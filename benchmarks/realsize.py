@@ -619,7 +619,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "runs/detector/printed with rendered print)",
     )
     parser.add_argument(
-        "--backdrop-grey", type=float, default=0.0, help="build --split train: share of backdrops drawn grey"
+        "--backdrop-grey",
+        type=float,
+        default=BuildConfig.backdrop_grey,
+        help="build --split train: share of backdrops drawn grey",
     )
     parser.add_argument("--model", default=None, help="detector file (default: the shipped one)")
     parser.add_argument("--report", type=Path, default=None, help="e.g. benchmarks/results/detector")

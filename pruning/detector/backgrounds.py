@@ -37,11 +37,6 @@ LEFT_OUT = ("street",)
 SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-TUNING_GREY = 0.2
-"""Share of backdrop draws turned grey where the tuning frames and later rounds ask for it. The scene photos
-are all in colour, but cameras see grey too (black-and-white prints, night and infrared modes, scans)."""
-
-
 def folders(roots: Path | str | Sequence[Path | str]) -> list[Path]:
     """Backdrop folders from one path, a comma-separated string of them, or a sequence."""
     if isinstance(roots, (str, Path)):
@@ -51,7 +46,9 @@ def folders(roots: Path | str | Sequence[Path | str]) -> list[Path]:
 
 class BackgroundPool:
     """Every image below one or more folders, drawn as training backdrops, a `grey` share of draws in
-    greyscale. Paths only are held (workers copy the pool), each draw decodes what it uses."""
+    greyscale: the scene photos are all in colour, but cameras see grey too (black-and-white prints, night
+    and infrared modes, scans). Paths only are held (workers copy the pool), each draw decodes what it
+    uses."""
 
     def __init__(self, roots: Path | str | Sequence[Path | str], grey: float = 0.0) -> None:
         self.grey = grey
