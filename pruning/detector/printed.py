@@ -19,6 +19,7 @@ face.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,10 +49,12 @@ class PageStyle:
 
 
 def font_files() -> list[Path]:
-    """The TrueType fonts matplotlib ships that draw Latin text (not its symbol and size-variant fonts)."""
-    import matplotlib
-
-    folder = Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf"
+    """The TrueType fonts matplotlib ships that draw Latin text (not its symbol and size-variant fonts).
+    The package is found, not imported: importing it makes a config folder under $HOME."""
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the printed pages take matplotlib's fonts: pip install matplotlib")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "mpl-data" / "fonts" / "ttf"
     symbol_only = ("Siz", "NonUni", "Display", "LastResort", "cmex", "cmsy", "cmmi")
     keep = sorted(p for p in folder.glob("*.ttf") if not any(tag in p.name for tag in symbol_only))
     if not keep:
