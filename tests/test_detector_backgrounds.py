@@ -150,3 +150,9 @@ def test_a_pool_draws_from_several_folders_given_as_one_comma_separated_string(t
     assert sorted(p.name for p in both.paths) == ["a.jpg", "b.jpg"]
     assert both.grey == 0.0  # colour unless asked: the recorded trainings drew no grey backdrops
     assert len(BackgroundPool([tmp_path / "scenes"])) == 1
+
+
+def test_a_missing_folder_among_several_is_named_not_skipped(tmp_path: Path) -> None:
+    _scene(tmp_path / "scenes" / "a.jpg", 40)
+    with pytest.raises(FileNotFoundError, match=r"no backdrop folder .*printd"):
+        BackgroundPool(f"{tmp_path / 'scenes'},{tmp_path / 'printd'}")

@@ -52,6 +52,11 @@ class BackgroundPool:
 
     def __init__(self, roots: Path | str | Sequence[Path | str], grey: float = 0.0) -> None:
         self.grey = grey
+        missing = [str(r) for r in folders(roots) if not r.is_dir()]
+        if missing:  # one mistyped folder among several would otherwise drop its backdrops silently
+            raise FileNotFoundError(
+                f"no backdrop folder {', '.join(missing)}: see pruning/detector/backgrounds.py"
+            )
         self.paths = sorted(p for r in folders(roots) for p in r.rglob("*") if p.suffix.lower() in SUFFIXES)
         if not self.paths:
             raise FileNotFoundError(

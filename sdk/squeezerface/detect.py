@@ -555,7 +555,11 @@ class FaceDetector:
         return self._confirmed(image, to_faces(found, (h, w), order))
 
     def _confirmed(
-        self, image: np.ndarray, faces: list[Face], scale: float = 1.0, seen: dict | None = None
+        self,
+        image: np.ndarray,
+        faces: list[Face],
+        scale: float = 1.0,
+        seen: dict[tuple[int, ...], bool] | None = None,
     ) -> list[Face]:
         """The `faces` (coordinates `1 / scale` times `image`'s) that a second look at `image` finds again
         (see the class docstring); all of them without `confirm`. `seen` remembers boxes already looked
@@ -598,7 +602,7 @@ class FaceDetector:
         levels = plan_levels(photo.width, photo.height, self.pyramid)
         parts: list[Candidates] = []
         faces: list[Face] = []
-        seen: dict = {}
+        seen: dict[tuple[int, ...], bool] = {}
         for i, level in enumerate(levels):
             image = photo.at(level.reduction)
             h, w = image.shape[:2]
